@@ -1,0 +1,160 @@
+"""The event sink: every event the runtime publishes ends here.
+
+It logs each event readably through loguru (orders and fills at INFO,
+rejections and failures at WARNING/ERROR, the rest at DEBUG), counts them by
+type, and hands each one to the listeners given at start (the ZeroMQ gateway
+and tests use this). Listeners run in this actor's thread; one that raises
+is logged and kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from runtime.actor import LeanActor
+from runtime.directory import Directory
+from runtime.messages import (
+    ActorFailed,
+    ActorStarted,
+    ActorStopped,
+    FeedFinished,
+    Fill,
+    Flush,
+    GetSnapshot,
+    Message,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    RuntimeStateChanged,
+    StrategyStarted,
+    StrategyStopped,
+)
+
+__all__ = ["EventListener", "EventSink", "EventStats", "describe", "event_level"]
+
+EventListener = Callable[[Message], None]
+"""Called with every event, in the event sink's thread."""
+
+_QUIET = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventStats:
+    """Counters of the event sink, as answered to ``GetSnapshot``."""
+
+    counts: tuple[tuple[str, int], ...]
+    """(message type, count), sorted by type."""
+    listener_errors: int
+    """Exceptions raised by listeners."""
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def event_level(event: Message) -> str:
+    """The loguru level an event is logged at."""
+    if isinstance(event, OrderUpdate):
+        if event.status is OrderStatus.REJECTED:
+            return "WARNING"
+        return "DEBUG" if event.status in _QUIET else "INFO"
+    if isinstance(event, ActorFailed):
+        return "ERROR"
+    if isinstance(event, Order | Fill | StrategyStarted | StrategyStopped):
+        return "INFO"
+    if isinstance(event, RuntimeStateChanged | FeedFinished):
+        return "INFO"
+    return "DEBUG"
+
+
+def describe(event: Message) -> str:
+    """One readable line for an event."""
+    if isinstance(event, Order):
+        price = ""
+        if event.limit_price is not None:
+            price += f" limit {_price(event.limit_price)}"
+        if event.stop_price is not None:
+            price += f" stop {_price(event.stop_price)}"
+        return (
+            f"ORDER {event.strategy_id} {event.side} {event.quantity:g} {event.symbol} "
+            f"{event.order_type}{price} {event.time_in_force} [{event.client_order_id}]"
+        )
+    if isinstance(event, Fill):
+        return (
+            f"FILL  {event.strategy_id} {event.side} {event.quantity:g} {event.symbol} "
+            f"@ {_price(event.price)} fee {event.commission:.2f} [{event.client_order_id}]"
+        )
+    if isinstance(event, OrderUpdate):
+        reason = f" {event.reason}: {event.message}" if event.reason else ""
+        return (
+            f"{event.status} {event.strategy_id} {event.side} {event.quantity:g} "
+            f"{event.symbol} filled {event.filled_quantity:g}{reason} [{event.client_order_id}]"
+        )
+    if isinstance(event, ActorFailed):
+        return f"actor {event.name} ({event.kind}) failed: {event.error}"
+    if isinstance(event, ActorStarted | ActorStopped):
+        verb = "started" if isinstance(event, ActorStarted) else "stopped"
+        return f"actor {event.name} ({event.kind}) {verb}"
+    if isinstance(event, StrategyStarted):
+        return (
+            f"strategy {event.strategy_id} started ({event.class_path} "
+            f"on {', '.join(event.symbols)})"
+        )
+    if isinstance(event, StrategyStopped):
+        return f"strategy {event.strategy_id} stopped after {event.orders} orders"
+    if isinstance(event, RuntimeStateChanged):
+        return f"runtime {event.previous} -> {event.state}: {event.reason}"
+    if isinstance(event, FeedFinished):
+        return f"feed finished: {event.bars} bars, {event.ticks} ticks"
+    return f"{event.TAG} {event}"
+
+
+class EventSink(LeanActor):
+    """Logs, counts and fans out every published event."""
+
+    kind = "events"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        directory: Directory,
+        listeners: Sequence[EventListener] = (),
+        log_level: str = "INFO",
+    ) -> None:
+        super().__init__(name=name, directory=directory)
+        self._min_level = logger.level(log_level).no
+        self._level_no = {
+            lvl: logger.level(lvl).no for lvl in ("DEBUG", "INFO", "WARNING", "ERROR")
+        }
+        self._listeners = tuple(listeners)
+        self._counts: Counter[str] = Counter()
+        self._listener_errors = 0
+        self._log = logger.bind(actor=name)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Message):
+            self._counts[message.TAG] += 1
+            level = event_level(message)
+            if self._level_no[level] >= self._min_level:
+                self._log.log(level, describe(message))
+            for listener in self._listeners:
+                try:
+                    listener(message)
+                except Exception:
+                    self._listener_errors += 1
+                    logger.exception("event listener {!r} raised", listener)
+            return None
+        if isinstance(message, GetSnapshot):
+            return EventStats(
+                counts=tuple(sorted(self._counts.items())),
+                listener_errors=self._listener_errors,
+            )
+        if not isinstance(message, Flush):
+            raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
+        return None

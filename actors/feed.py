@@ -1,0 +1,278 @@
+"""The market-data feed actor: publishes bars and ticks to subscribers.
+
+Each event goes to its symbol's subscribers in stage order: execution engines
+first (stage 0, so orders working from earlier bars fill at this bar's
+open), then observers (stage 1: risk, portfolio), then strategies (stage 2).
+
+Replay modes (``[feed]``):
+
+- ``speed = 0``: as fast as possible. Every ``max_in_flight`` events the feed
+  waits until every subscriber has handled what it was sent (back-pressure:
+  mailboxes stay bounded however slow a strategy is).
+- ``speed > 0``: market time runs ``speed`` times wall time; the feed waits
+  between events in slices of at most 50 ms so its mailbox keeps moving.
+- ``lockstep = true``: one event at a time, and the next one only after the
+  engines matched this one, every strategy handled it and every order it
+  caused reached the engine (through risk). Results are deterministic, as in
+  a backtest, whatever the thread scheduling.
+
+The feed works by sending itself a ``_Pump`` message per slice of work, so
+``Subscribe``, ``StopFeed`` and health probes are answered between slices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from runtime.actor import LeanActor
+from runtime.config import FeedConfig
+from runtime.directory import Directory
+from runtime.messages import (
+    Bar,
+    FeedFinished,
+    Flush,
+    GetSnapshot,
+    StartFeed,
+    StopFeed,
+    Subscribe,
+    Tick,
+    next_id,
+)
+from runtime.names import EVENTS
+
+__all__ = ["FeedActor"]
+
+_STAGES = 3
+_PACING_SLICE_S = 0.05
+_FREE_BATCH = 64
+
+_Ref = pykka.ActorRef[Any]
+_Targets = tuple[tuple[_Ref, ...], tuple[_Ref, ...], tuple[_Ref, ...]]
+
+
+class _Pump:
+    """Self-addressed: publish the next slice of market data."""
+
+
+_PUMP = _Pump()
+
+
+class FeedActor(LeanActor):
+    """Replays a market-data iterator to subscribers."""
+
+    kind = "feed"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        directory: Directory,
+        source: Iterator[Bar | Tick],
+        config: FeedConfig,
+        subscriptions: Sequence[Subscribe] = (),
+        flush_chain: Sequence[str] = (),
+        on_finished: Callable[[], None] | None = None,
+        sync_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(name=name, directory=directory)
+        self._source = source
+        self._config = config
+        self._subs: dict[str, dict[str, int]] = {}
+        self._flush_chain = tuple(flush_chain)
+        self._on_finished = on_finished
+        self._sync_timeout_s = sync_timeout_s
+        self._cache: dict[str, _Targets] = {}
+        self._cache_version = -1
+        self._running = False
+        self._done = False
+        self._bars = 0
+        self._ticks = 0
+        self._since_sync = 0
+        self._pending: Bar | Tick | None = None
+        self._wall0 = 0.0
+        self._ts0 = 0
+        for sub in subscriptions:
+            self._subscribe(sub)
+
+    # --- messages -----------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if message is _PUMP:
+            self._pump()
+        elif type(message) is Bar or type(message) is Tick:
+            self._publish(message)
+        elif isinstance(message, Subscribe):
+            self._subscribe(message)
+        elif isinstance(message, StartFeed):
+            if not self._running and not self._done:
+                self._running = True
+                self.actor_ref.tell(_PUMP)
+        elif isinstance(message, StopFeed):
+            self._running = False
+            self._done = True
+            return self._bars, self._ticks
+        elif isinstance(message, GetSnapshot):
+            return self._bars, self._ticks
+        elif not isinstance(message, Flush):
+            raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
+        return None
+
+    def _subscribe(self, sub: Subscribe) -> None:
+        if not 0 <= sub.stage < _STAGES:
+            raise ValueError(f"subscription stage must be 0..{_STAGES - 1}, got {sub.stage}")
+        for symbol in sub.symbols:
+            self._subs.setdefault(symbol, {})[sub.name] = sub.stage
+        self._cache.clear()
+
+    # --- publishing -----------------------------------------------------------
+
+    def _targets(self, symbol: str) -> _Targets:
+        version = self.directory.version
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+        targets = self._cache.get(symbol)
+        if targets is None:
+            staged: list[list[_Ref]] = [[] for _ in range(_STAGES)]
+            names = {**self._subs.get("*", {}), **self._subs.get(symbol, {})}
+            for name, stage in sorted(names.items()):
+                ref = self.directory.get(name)
+                if ref is not None:
+                    staged[stage].append(ref)
+            targets = (tuple(staged[0]), tuple(staged[1]), tuple(staged[2]))
+            self._cache[symbol] = targets
+        return targets
+
+    def _publish(self, event: Bar | Tick) -> None:
+        if type(event) is Bar:
+            self._bars += 1
+        else:
+            self._ticks += 1
+        engines, observers, strategies = self._targets(event.symbol)
+        if self._config.lockstep:
+            self._publish_lockstep(event, engines, observers, strategies)
+            return
+        for group in (engines, observers, strategies):
+            for ref in group:
+                try:
+                    ref.tell(event)
+                except pykka.ActorDeadError:
+                    self._cache_version = -1
+
+    def _publish_lockstep(
+        self,
+        event: Bar | Tick,
+        engines: tuple[_Ref, ...],
+        observers: tuple[_Ref, ...],
+        strategies: tuple[_Ref, ...],
+    ) -> None:
+        self._wait_all([self._ask(ref, event) for ref in engines])
+        for ref in observers:
+            self._tell(ref, event)
+        for ref in strategies:
+            self._tell(ref, event)
+        self._wait_all([self._ask(ref, Flush()) for ref in strategies])
+        for name in self._flush_chain:
+            target = self.directory.get(name)
+            if target is not None:
+                self._wait_all([self._ask(target, Flush())])
+
+    def _tell(self, ref: _Ref, message: object) -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            self._cache_version = -1
+
+    def _ask(self, ref: _Ref, message: object) -> pykka.Future[Any] | None:
+        try:
+            return ref.ask(message, block=False)
+        except pykka.ActorDeadError:
+            self._cache_version = -1
+            return None
+
+    def _wait_all(self, futures: Sequence[pykka.Future[Any] | None]) -> None:
+        for future in futures:
+            if future is None:
+                continue
+            try:
+                future.get(timeout=self._sync_timeout_s)
+            except pykka.Timeout:
+                logger.warning("feed: a subscriber did not answer within {}s", self._sync_timeout_s)
+            except Exception as exc:  # the subscriber failed; its supervisor is told
+                logger.debug("feed: subscriber failed while handling data: {!r}", exc)
+                self._cache_version = -1
+
+    def _sync_all(self) -> None:
+        """Wait until every subscriber has handled everything sent so far."""
+        futures = []
+        seen: set[str] = set()
+        for names in self._subs.values():
+            for name in names:
+                if name in seen:
+                    continue
+                seen.add(name)
+                ref = self.directory.get(name)
+                if ref is not None:
+                    futures.append(self._ask(ref, Flush()))
+        self._wait_all(futures)
+
+    # --- pumping ------------------------------------------------------------
+
+    def _next(self) -> Bar | Tick | None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            return event
+        return next(self._source, None)
+
+    def _pump(self) -> None:
+        if not self._running:
+            return
+        config = self._config
+        budget = 1 if config.lockstep or config.speed > 0 else _FREE_BATCH
+        for _ in range(budget):
+            event = self._next()
+            if event is None:
+                self._finish()
+                return
+            if config.speed > 0 and not self._due(event):
+                self._pending = event
+                break
+            self._publish(event)
+            self._since_sync += 1
+            if not config.lockstep and self._since_sync >= config.max_in_flight:
+                self._since_sync = 0
+                self._sync_all()
+        self.actor_ref.tell(_PUMP)
+
+    def _due(self, event: Bar | Tick) -> bool:
+        """Pace by market time; wait at most one slice. True when it is time."""
+        now = time.monotonic()
+        if self._wall0 == 0.0:
+            self._wall0, self._ts0 = now, event.ts_event
+            return True
+        due = self._wall0 + (event.ts_event - self._ts0) / 1e9 / self._config.speed
+        remaining = due - now
+        if remaining <= 0:
+            return True
+        time.sleep(min(remaining, _PACING_SLICE_S))
+        return time.monotonic() >= due
+
+    def _finish(self) -> None:
+        self._running = False
+        self._done = True
+        if not self._config.lockstep:
+            self._sync_all()
+        now = time.time_ns()
+        self.directory.tell(
+            EVENTS,
+            FeedFinished(
+                id=next_id(), ts_event=now, ts_init=now, bars=self._bars, ticks=self._ticks
+            ),
+        )
+        if self._on_finished is not None:
+            self._on_finished()

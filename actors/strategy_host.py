@@ -1,0 +1,268 @@
+"""The actor that runs one strategy.
+
+It owns the strategy object and gives it a :class:`_Context`: orders go to
+risk as ``OrderIntent`` messages, positions and open orders are tracked here
+from the strategy's own fills and updates, so the strategy never waits on
+another actor and never sees shared state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from runtime.actor import LeanActor
+from runtime.config import StrategyConfig
+from runtime.directory import Directory
+from runtime.errors import OrderError
+from runtime.ids import ClientOrderIds
+from runtime.messages import (
+    Bar,
+    CancelOrder,
+    Fill,
+    Flush,
+    GetSnapshot,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    StrategyStarted,
+    StrategyStopped,
+    Tick,
+    TimeInForce,
+    next_id,
+)
+from runtime.names import EVENTS, RISK
+from strategies.base import Strategy
+
+__all__ = ["StrategyHost", "StrategyStats"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStats:
+    """Counters of one strategy host, as answered to ``GetSnapshot``."""
+
+    strategy_id: str
+    """The strategy."""
+    orders: int
+    """Orders submitted."""
+    rejected: int
+    """Orders rejected by risk or an engine."""
+    fills: int
+    """Fills received."""
+    bars: int
+    """Bars handled."""
+    ticks: int
+    """Ticks handled."""
+    positions: tuple[tuple[str, float], ...]
+    """(symbol, signed quantity) of every non-flat position."""
+    open_orders: tuple[str, ...]
+    """Client order ids still working."""
+
+
+class _Context:
+    """The strategy's window on the runtime (implements ``StrategyContext``)."""
+
+    def __init__(self, host: StrategyHost) -> None:
+        self._host = host
+
+    def submit(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        order_type: OrderType,
+        limit_price: float | None,
+        stop_price: float | None,
+        time_in_force: TimeInForce,
+    ) -> str:
+        return self._host.send_intent(
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+        )
+
+    def cancel(self, client_order_id: str) -> None:
+        self._host.send_cancel(client_order_id)
+
+    def position(self, symbol: str) -> float:
+        return self._host.positions.get(symbol, 0.0)
+
+    def open_orders(self) -> tuple[str, ...]:
+        return tuple(self._host.open_orders)
+
+    def log(self, message: str) -> None:
+        logger.bind(strategy=self._host.config.id).info("[{}] {}", self._host.config.id, message)
+
+    def now(self) -> int:
+        return self._host.market_time
+
+
+class StrategyHost(LeanActor):
+    """Runs one :class:`~strategies.base.Strategy`; one actor per strategy."""
+
+    kind = "strategy"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        directory: Directory,
+        config: StrategyConfig,
+        order_ids: ClientOrderIds,
+    ) -> None:
+        super().__init__(name=name, directory=directory)
+        self.config = config
+        self._order_ids = order_ids
+        self.positions: dict[str, float] = {}
+        self.open_orders: dict[str, OrderStatus] = {}
+        self.market_time = 0
+        self._orders = 0
+        self._rejected = 0
+        self._fills = 0
+        self._bars = 0
+        self._ticks = 0
+        self._strategy: Strategy | None = None
+
+    def setup(self) -> None:
+        cls = self.config.strategy_class
+        strategy: Strategy = cls(
+            strategy_id=self.config.id,
+            params=self.config.params,
+            symbols=self.config.symbols,
+            context=_Context(self),
+        )
+        strategy.on_start()
+        self._strategy = strategy
+        now = time.time_ns()
+        self.directory.tell(
+            EVENTS,
+            StrategyStarted(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                strategy_id=self.config.id,
+                class_path=self.config.class_path,
+                symbols=self.config.symbols,
+            ),
+        )
+
+    def on_stop(self) -> None:
+        if self._strategy is not None:
+            self._strategy.on_stop()
+        now = time.time_ns()
+        self.directory.tell(
+            EVENTS,
+            StrategyStopped(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                strategy_id=self.config.id,
+                orders=self._orders,
+            ),
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        strategy = self._strategy
+        assert strategy is not None
+        if type(message) is Bar:
+            self._bars += 1
+            self.market_time = message.ts_event
+            strategy.on_bar(message)
+        elif type(message) is OrderUpdate:
+            self._on_update(message)
+            strategy.on_order(message)
+        elif type(message) is Fill:
+            self._fills += 1
+            self.positions[message.symbol] = (
+                self.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
+            )
+            strategy.on_fill(message)
+        elif type(message) is Tick:
+            self._ticks += 1
+            self.market_time = message.ts_event
+            strategy.on_tick(message)
+        elif isinstance(message, GetSnapshot):
+            return self.stats()
+        elif not isinstance(message, Flush):
+            raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
+        return None
+
+    def _on_update(self, update: OrderUpdate) -> None:
+        if update.status.is_terminal:
+            self.open_orders.pop(update.client_order_id, None)
+            if update.status is OrderStatus.REJECTED:
+                self._rejected += 1
+        elif update.client_order_id in self.open_orders:
+            self.open_orders[update.client_order_id] = update.status
+
+    def stats(self) -> StrategyStats:
+        """Counters and positions of this strategy."""
+        return StrategyStats(
+            strategy_id=self.config.id,
+            orders=self._orders,
+            rejected=self._rejected,
+            fills=self._fills,
+            bars=self._bars,
+            ticks=self._ticks,
+            positions=tuple(sorted((s, q) for s, q in self.positions.items() if q != 0)),
+            open_orders=tuple(self.open_orders),
+        )
+
+    def send_intent(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        order_type: OrderType,
+        limit_price: float | None,
+        stop_price: float | None,
+        time_in_force: TimeInForce,
+    ) -> str:
+        """Build an intent, track it as open and tell risk."""
+        client_order_id = self._order_ids.next()
+        self.open_orders[client_order_id] = OrderStatus.RECEIVED
+        self._orders += 1
+        intent = OrderIntent(
+            id=next_id(),
+            ts_event=self.market_time,
+            ts_init=time.time_ns(),
+            client_order_id=client_order_id,
+            strategy_id=self.config.id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+        )
+        if not self.directory.tell(RISK, intent):
+            del self.open_orders[client_order_id]
+            self._orders -= 1
+            raise OrderError("the risk actor is not running: the order was not sent")
+        return client_order_id
+
+    def send_cancel(self, client_order_id: str) -> None:
+        """Tell risk to cancel one of this strategy's orders."""
+        now = time.time_ns()
+        self.directory.tell(
+            RISK,
+            CancelOrder(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                client_order_id=client_order_id,
+                strategy_id=self.config.id,
+            ),
+        )

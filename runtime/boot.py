@@ -1,0 +1,335 @@
+"""Build, start and stop a runtime from validated settings.
+
+Start order (the supervisor starts children in this order and stops them in
+reverse): event sink, portfolio, engines, risk, strategies, feed. The feed
+starts publishing only once every actor is up.
+
+Shutdown, whatever triggers it (end of data, duration, Ctrl-C, SIGTERM):
+
+1. the feed stops publishing;
+2. in-flight work settles: every strategy handles what it was sent, then
+   risk forwards what it holds, then the engines handle every order;
+3. with ``execution.cancel_on_shutdown`` the engines cancel working orders;
+4. the books and counters are read for the summary;
+5. actors stop in reverse start order and every actor thread is joined.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from actors.brokers.base import BrokerAdapter
+from actors.brokers.paper import PaperAdapter
+from actors.engine_host import EngineHost
+from actors.event_sink import EventListener, EventSink
+from actors.feed import FeedActor
+from actors.portfolio import PortfolioActor, PortfolioSnapshot
+from actors.risk import RiskActor
+from actors.strategy_host import StrategyHost, StrategyStats
+from actors.supervisor import ChildSpec, StartChildren, StopChildren, Supervisor
+from runtime.config import EngineConfig, Settings
+from runtime.directory import Directory
+from runtime.ids import ClientOrderIds, run_tag
+from runtime.ledger import Ledger
+from runtime.marketdata import market_data
+from runtime.messages import (
+    Bar,
+    CancelAll,
+    Flush,
+    GetSnapshot,
+    Handshake,
+    RejectReason,
+    RuntimeState,
+    RuntimeStateChanged,
+    StartFeed,
+    StopFeed,
+    Subscribe,
+    Tick,
+    next_id,
+)
+from runtime.names import EVENTS, FEED, PORTFOLIO, RISK, SUPERVISOR, engine_actor, strategy_actor
+
+__all__ = ["RunSummary", "Runtime"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """What a run did, read just before the actors stopped."""
+
+    portfolio: PortfolioSnapshot
+    """Cash, equity and per-strategy books."""
+    strategies: tuple[StrategyStats, ...]
+    """Per-strategy counters, in settings order."""
+    bars: int
+    """Bars the feed published."""
+    ticks: int
+    """Ticks the feed published."""
+    stuck_threads: tuple[str, ...]
+    """Actors whose thread did not end in time (empty on a clean stop)."""
+
+
+def _make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
+    if config.adapter == "paper":
+        return PaperAdapter(engine=config.name, config=config.paper, clock=clock)
+    raise ValueError(f"unknown adapter {config.adapter!r}")  # settings already refuse it
+
+
+class Runtime:
+    """One running instance: its actors, its directory and its life cycle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        listeners: Sequence[EventListener] = (),
+        clock: Callable[[], int] = time.time_ns,
+        source: Iterator[Bar | Tick] | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        """``source`` replaces the configured market data (benchmarks pass an
+        empty iterator and inject data themselves); ``on_finished`` is called,
+        in the feed's thread, when the data runs out."""
+        self.settings = settings
+        self.directory = Directory()
+        self.finished = threading.Event()
+        """Set when the feed has no more data."""
+        self.state = RuntimeState.STOPPED
+        self._listeners = tuple(listeners)
+        self._clock = clock
+        self._source = source
+        self._on_finished = on_finished
+        self._run = run_tag(clock())
+        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._supervisor_thread: threading.Thread | None = None
+        self._summary: RunSummary | None = None
+
+    # --- wiring ----------------------------------------------------------------
+
+    def _children(self) -> list[ChildSpec]:
+        s = self.settings
+        d = self.directory
+        primary = engine_actor(s.engines[0].name)
+        specs = [
+            ChildSpec(
+                name=EVENTS,
+                kind="events",
+                start=lambda: EventSink.start(
+                    name=EVENTS,
+                    directory=d,
+                    listeners=self._listeners,
+                    log_level=s.runtime.log_level,
+                ),
+            ),
+            ChildSpec(
+                name=PORTFOLIO,
+                kind="portfolio",
+                start=lambda: PortfolioActor.start(
+                    name=PORTFOLIO,
+                    directory=d,
+                    ledger=Ledger(s.portfolio.starting_cash, clock=self._clock),
+                ),
+            ),
+        ]
+        subscriptions = [Subscribe(PORTFOLIO, ("*",), 1), Subscribe(RISK, ("*",), 1)]
+        for engine in s.engines:
+            name = engine_actor(engine.name)
+            adapter = _make_adapter(engine, self._clock)
+            specs.append(
+                ChildSpec(
+                    name=name,
+                    kind="engine",
+                    start=lambda n=name, a=adapter: EngineHost.start(  # type: ignore[misc]
+                        name=n, directory=d, adapter=a
+                    ),
+                )
+            )
+            if adapter.wants_market_data():
+                subscriptions.append(Subscribe(name, ("*",), 0))
+        overrides = {c.id: c.risk for c in s.strategies if c.risk is not None}
+        specs.append(
+            ChildSpec(
+                name=RISK,
+                kind="risk",
+                start=lambda: RiskActor.start(
+                    name=RISK, directory=d, limits=s.risk, overrides=overrides, engine=primary
+                ),
+            )
+        )
+        for strategy in s.strategies:
+            name = strategy_actor(strategy.id)
+            specs.append(
+                ChildSpec(
+                    name=name,
+                    kind="strategy",
+                    start=lambda n=name, c=strategy: StrategyHost.start(  # type: ignore[misc]
+                        name=n,
+                        directory=d,
+                        config=c,
+                        order_ids=ClientOrderIds(self._run, c.id),
+                    ),
+                )
+            )
+            subscriptions.append(Subscribe(name, strategy.symbols, 2))
+        source = self._source if self._source is not None else market_data(s.feed)
+        specs.append(
+            ChildSpec(
+                name=FEED,
+                kind="feed",
+                start=lambda: FeedActor.start(
+                    name=FEED,
+                    directory=d,
+                    source=source,
+                    config=s.feed,
+                    subscriptions=subscriptions,
+                    flush_chain=(RISK, primary),
+                    on_finished=self._feed_finished,
+                    sync_timeout_s=s.runtime.shutdown_timeout_s,
+                ),
+            )
+        )
+        return specs
+
+    def _feed_finished(self) -> None:
+        self.finished.set()
+        if self._on_finished is not None:
+            self._on_finished()
+
+    # --- life cycle -------------------------------------------------------------
+
+    def _move(self, state: RuntimeState, reason: str) -> None:
+        previous, self.state = self.state, state
+        now = self._clock()
+        event = RuntimeStateChanged(
+            id=next_id(), ts_event=now, ts_init=now, previous=previous, state=state, reason=reason
+        )
+        if not self.directory.tell(EVENTS, event):
+            logger.info("runtime {} -> {}: {}", previous, state, reason)
+
+    def start(self) -> None:
+        """Start every actor, then the feed. Raises if any actor fails to start."""
+        if self._supervisor is not None:
+            raise RuntimeError("runtime already started")
+        self.state = RuntimeState.STARTING
+        timeout = self.settings.runtime.shutdown_timeout_s
+        ref = Supervisor.start(
+            name=SUPERVISOR,
+            directory=self.directory,
+            children=self._children(),
+            start_timeout_s=timeout,
+        )
+        self._supervisor = ref
+        thread: threading.Thread = ref.ask(Handshake(), block=True, timeout=timeout)
+        self._supervisor_thread = thread
+        self.directory.register(SUPERVISOR, ref)
+        try:
+            ref.ask(StartChildren(), timeout=timeout * (len(self.settings.strategies) + 8))
+        except Exception:
+            self._stop_supervisor(timeout)
+            raise
+        self._move(RuntimeState.RUNNING, f"started run {self._run}")
+        self.directory.tell(FEED, StartFeed())
+
+    def inject(self, event: Bar | Tick) -> None:
+        """Publish one bar or tick through the feed (benchmarks, tests, remote feeds)."""
+        if not self.directory.tell(FEED, event):
+            raise RuntimeError("the feed is not running")
+
+    def ask(self, name: str, message: object) -> Any:
+        """Ask actor ``name`` (``GetSnapshot``, ``Flush``...) and wait for the answer."""
+        return self.directory.ask(name, message, timeout=self.settings.runtime.shutdown_timeout_s)
+
+    def settle(self) -> None:
+        """Wait until everything sent so far went through strategies, risk and engines."""
+        timeout = self.settings.runtime.shutdown_timeout_s
+        order = [strategy_actor(c.id) for c in self.settings.strategies]
+        order += [RISK] + [engine_actor(e.name) for e in self.settings.engines]
+        order += [PORTFOLIO, EVENTS]
+        for name in order:
+            try:
+                self.directory.ask(name, Flush(), timeout=timeout)
+            except (LookupError, pykka.ActorDeadError):
+                continue
+            except pykka.Timeout:
+                logger.error("{} did not settle within {}s", name, timeout)
+
+    def stop(self) -> RunSummary:
+        """Shut down in order and return the run's summary. Safe to call twice."""
+        if self._summary is not None:
+            return self._summary
+        if self._supervisor is None:
+            raise RuntimeError("runtime was not started")
+        timeout = self.settings.runtime.shutdown_timeout_s
+        self._move(RuntimeState.STOPPING, "stop requested")
+        bars = ticks = 0
+        try:
+            bars, ticks = self.directory.ask(FEED, StopFeed(), timeout=timeout)
+        except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
+            logger.error("feed did not stop cleanly: {!r}", exc)
+        self.settle()
+        if self.settings.execution.cancel_on_shutdown:
+            for engine in self.settings.engines:
+                try:
+                    self.directory.ask(
+                        engine_actor(engine.name),
+                        CancelAll(RejectReason.SHUTDOWN, "runtime shutting down"),
+                        timeout=timeout,
+                    )
+                except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
+                    logger.error("engine {} did not cancel its orders: {!r}", engine.name, exc)
+            self.settle()
+        stats = []
+        for config in self.settings.strategies:
+            try:
+                stats.append(self.ask(strategy_actor(config.id), GetSnapshot()))
+            except (LookupError, pykka.ActorDeadError, pykka.Timeout):
+                stats.append(
+                    StrategyStats(
+                        strategy_id=config.id,
+                        orders=0,
+                        rejected=0,
+                        fills=0,
+                        bars=0,
+                        ticks=0,
+                        positions=(),
+                        open_orders=(),
+                    )
+                )
+        portfolio = self.ask(PORTFOLIO, GetSnapshot())
+        self._move(RuntimeState.STOPPED, "all actors stopping")
+        stuck = self._stop_supervisor(timeout)
+        self._summary = RunSummary(
+            portfolio=portfolio,
+            strategies=tuple(stats),
+            bars=bars,
+            ticks=ticks,
+            stuck_threads=stuck,
+        )
+        return self._summary
+
+    def _stop_supervisor(self, timeout: float) -> tuple[str, ...]:
+        ref = self._supervisor
+        assert ref is not None
+        stuck: tuple[str, ...] = ()
+        try:
+            stopped: tuple[str, ...] = ref.ask(
+                StopChildren(timeout_s=timeout), block=True, timeout=timeout * 20
+            )
+            stuck = stopped
+        finally:
+            self.directory.unregister(SUPERVISOR)
+            ref.stop(block=True, timeout=timeout)
+            if self._supervisor_thread is not None:
+                self._supervisor_thread.join(timeout)
+                if self._supervisor_thread.is_alive():
+                    stuck += (SUPERVISOR,)
+        self.state = RuntimeState.STOPPED
+        if stuck:
+            logger.error("threads still running after stop: {}", ", ".join(stuck))
+        return stuck

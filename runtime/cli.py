@@ -1,0 +1,116 @@
+"""The ``tradepit`` command line.
+
+- ``tradepit run SETTINGS [--duration SECONDS]``: start the runtime; stop on
+  Ctrl-C, SIGTERM, the end of the duration or the end of the data; print the
+  per-strategy summary. Exit 0 after a clean stop.
+- ``tradepit check SETTINGS``: validate the settings file and start nothing.
+
+A settings problem exits 2 with one line naming the file, key and expectation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from loguru import logger
+
+from actors.supervisor import StartupError
+from runtime.boot import Runtime
+from runtime.config import FeedSource
+from runtime.errors import DataError, SettingsError
+from runtime.logs import configure_logging
+from runtime.marketdata import market_data
+from runtime.settings import load_settings
+from runtime.summary import format_summary
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradepit", description="An actor-model trading runtime.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="start the runtime from a settings file")
+    run.add_argument("settings", help="path of the settings TOML file")
+    run.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until the data ends or a signal)",
+    )
+    check = commands.add_parser("check", help="validate a settings file without starting")
+    check.add_argument("settings", help="path of the settings TOML file")
+    return parser
+
+
+def _run(path: str, duration: float | None) -> int:
+    settings = load_settings(path)
+    configure_logging(settings.runtime.log_level)
+    stop = threading.Event()
+    reason = ["end of data"]
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        reason[0] = signal.Signals(signum).name
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    runtime = Runtime(settings, on_finished=stop.set)
+    try:
+        try:
+            runtime.start()
+        except StartupError as exc:
+            logger.error("runtime did not start: {}", exc)
+            return EXIT_FAILURE
+        if not stop.wait(duration):
+            reason[0] = f"duration {duration:g}s elapsed"
+        logger.info("stopping: {}", reason[0])
+        summary = runtime.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(format_summary(summary), flush=True)
+    if summary.stuck_threads:
+        logger.error("some actor threads did not stop: {}", ", ".join(summary.stuck_threads))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tradepit`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            settings = load_settings(args.settings)
+            if settings.feed.source is FeedSource.CSV:
+                market_data(settings.feed)  # reads and checks every data file
+            print(
+                f"{args.settings}: ok ({len(settings.strategies)} strategies, "
+                f"engines {', '.join(e.name for e in settings.engines)}, "
+                f"feed {settings.feed.source})"
+            )
+            return EXIT_OK
+        if args.duration is not None and not args.duration > 0:
+            print(
+                f"tradepit: --duration: expected a number > 0, got {args.duration}", file=sys.stderr
+            )
+            return EXIT_USAGE
+        return _run(args.settings, args.duration)
+    except SettingsError as exc:
+        print(f"tradepit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as exc:
+        print(f"tradepit: {args.settings}: data: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Exceptions of the runtime package.
+
+Hierarchy::
+
+    TradepitError
+    ├── SettingsError      a settings file is unreadable or invalid (CLI exit 2)
+    ├── DataError          a market-data file is missing, malformed or ambiguous
+    ├── CodecError         bytes that are not a valid encoded message
+    ├── OrderError         an order request is malformed (raised to strategy code)
+    └── ActorCrashError       a BaseException escaped an actor; wrapped so that it
+                           stops only that actor, never the whole runtime
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorCrashError",
+    "CodecError",
+    "DataError",
+    "OrderError",
+    "SettingsError",
+    "TradepitError",
+]
+
+
+class TradepitError(Exception):
+    """Base of every error raised by tradepit itself."""
+
+
+class SettingsError(TradepitError):
+    """A settings file is invalid: names the file, the key and what was expected."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}: " if key else f"{file}: "
+        super().__init__(where + problem)
+
+
+class DataError(TradepitError):
+    """A market-data file cannot be read as what it claims to be."""
+
+
+class CodecError(TradepitError):
+    """Bytes that do not decode to a message."""
+
+
+class OrderError(TradepitError):
+    """An order request that cannot be valid (raised inside strategy code)."""
+
+
+class ActorCrashError(TradepitError):
+    """A BaseException (SystemExit, KeyboardInterrupt...) escaped an actor."""

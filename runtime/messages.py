@@ -1,0 +1,613 @@
+"""Every message that crosses an actor boundary, the wire or the journal.
+
+Messages are frozen, slotted dataclasses. Each domain message carries
+
+- ``id``: a number unique within the process (see :func:`next_id`),
+- ``ts_event``: when the thing happened, nanoseconds since the Unix epoch
+  (for market data: the bar's or trade's own timestamp),
+- ``ts_init``: when this object was created, nanoseconds since the epoch,
+
+and a type tag (``TAG``, the class name) used by :mod:`runtime.codec`.
+Commands are imperative (``CancelOrder``); events are past tense
+(``ActorFailed``). Quantities are unsigned; direction is ``side``.
+
+The control messages at the end (``Flush``, ``Subscribe``...) are in-process
+only: they never reach the wire or the journal and carry no id.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, TypeVar
+
+__all__ = [
+    "ActorFailed",
+    "ActorStarted",
+    "ActorStopped",
+    "Bar",
+    "CancelAll",
+    "CancelOrder",
+    "Event",
+    "FeedFinished",
+    "Fill",
+    "Flush",
+    "GetSnapshot",
+    "Handshake",
+    "Message",
+    "Order",
+    "OrderIntent",
+    "OrderStatus",
+    "OrderType",
+    "OrderUpdate",
+    "Position",
+    "RejectReason",
+    "RuntimeState",
+    "RuntimeStateChanged",
+    "Side",
+    "StartFeed",
+    "StopFeed",
+    "StrategyStarted",
+    "StrategyStopped",
+    "Subscribe",
+    "Tick",
+    "TimeInForce",
+    "next_id",
+    "registry",
+]
+
+_ids = itertools.count(1)
+
+
+def next_id() -> int:
+    """A message id unique within this process (thread-safe under the GIL)."""
+    return next(_ids)
+
+
+class Side(StrEnum):
+    """Direction of an order or fill."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY, -1 for SELL."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    """How an order is priced."""
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"
+
+
+class TimeInForce(StrEnum):
+    """How long an order stays working."""
+
+    GTC = "GTC"
+    DAY = "DAY"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(StrEnum):
+    """The states of an order's life; terminal ones are in ``TERMINAL``."""
+
+    RECEIVED = "RECEIVED"
+    VALIDATED = "VALIDATED"
+    ROUTED = "ROUTED"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_MODIFY = "PENDING_MODIFY"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when no further update can follow."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+class RejectReason(StrEnum):
+    """Why an order was refused or ended early; one enumeration for all sources."""
+
+    INVALID_ORDER = "INVALID_ORDER"
+    MAX_ORDER_QUANTITY = "MAX_ORDER_QUANTITY"
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    NO_MARKET_PRICE = "NO_MARKET_PRICE"
+    NO_ENGINE = "NO_ENGINE"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    NOT_TRADING = "NOT_TRADING"
+    SHUTDOWN = "SHUTDOWN"
+    TIME_IN_FORCE = "TIME_IN_FORCE"
+    ENGINE_ERROR = "ENGINE_ERROR"
+
+
+class RuntimeState(StrEnum):
+    """The runtime's own life cycle."""
+
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+
+class Message:
+    """Base of every domain message; ``TAG`` names the type on the wire."""
+
+    __slots__ = ()
+    TAG: ClassVar[str] = ""
+
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+def registry() -> dict[str, type[Message]]:
+    """A copy of the tag-to-class map of every domain message."""
+    return dict(_REGISTRY)
+
+
+_M = TypeVar("_M", bound=type[Message])
+
+
+def _register(cls: _M) -> _M:
+    cls.TAG = cls.__name__
+    _REGISTRY[cls.TAG] = cls
+    return cls
+
+
+# --- market data -------------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bar(Message):
+    """An OHLCV bar.
+
+    ``ts_event`` is the bar's timestamp as its source gives it: the open time
+    for synthetic bars; data files keep their own convention (the intraday
+    sample files stamp a bar with its close time). Ordering is all the
+    runtime relies on.
+    """
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Bar timestamp, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    symbol: str
+    """Instrument symbol."""
+    open: float
+    """First traded price of the interval."""
+    high: float
+    """Highest traded price."""
+    low: float
+    """Lowest traded price."""
+    close: float
+    """Last traded price."""
+    volume: float
+    """Traded quantity; 0 means unknown (some data sets carry none)."""
+    interval_s: int
+    """Bar length in seconds (86400 for daily bars)."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick(Message):
+    """One trade."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Trade time, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    symbol: str
+    """Instrument symbol."""
+    price: float
+    """Trade price."""
+    size: float
+    """Trade quantity; 0 means unknown."""
+
+
+# --- orders ------------------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderIntent(Message):
+    """A strategy's request to trade, before risk has looked at it."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the strategy asked, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """Unique, stable id of the order for its whole life."""
+    strategy_id: str
+    """The strategy that owns the order."""
+    symbol: str
+    """Instrument symbol."""
+    side: Side
+    """BUY or SELL."""
+    quantity: float
+    """Quantity wanted, > 0."""
+    order_type: OrderType
+    """MARKET, LIMIT, STOP or STOP_LIMIT."""
+    limit_price: float | None
+    """Limit price for LIMIT and STOP_LIMIT, else None."""
+    stop_price: float | None
+    """Trigger price for STOP and STOP_LIMIT, else None."""
+    time_in_force: TimeInForce
+    """How long the order works."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order(Message):
+    """An order that passed risk and is routed to an execution engine."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When risk validated it, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """Unique, stable id of the order for its whole life."""
+    strategy_id: str
+    """The strategy that owns the order."""
+    symbol: str
+    """Instrument symbol."""
+    side: Side
+    """BUY or SELL."""
+    quantity: float
+    """Quantity, > 0."""
+    order_type: OrderType
+    """MARKET, LIMIT, STOP or STOP_LIMIT."""
+    limit_price: float | None
+    """Limit price for LIMIT and STOP_LIMIT, else None."""
+    stop_price: float | None
+    """Trigger price for STOP and STOP_LIMIT, else None."""
+    time_in_force: TimeInForce
+    """How long the order works."""
+    ts_intent: int
+    """``ts_event`` of the intent it came from (for latency accounting)."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder(Message):
+    """Ask for a working order to be cancelled."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the cancel was asked for, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """The order to cancel."""
+    strategy_id: str
+    """The strategy that owns the order."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdate(Message):
+    """An order changed state."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the change happened, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """The order."""
+    strategy_id: str
+    """The strategy that owns the order."""
+    symbol: str
+    """Instrument symbol."""
+    side: Side
+    """BUY or SELL."""
+    status: OrderStatus
+    """The order's new state."""
+    quantity: float
+    """The order's total quantity."""
+    filled_quantity: float
+    """Quantity filled so far (never decreases)."""
+    avg_fill_price: float | None
+    """Volume-weighted fill price so far, None before the first fill."""
+    reason: RejectReason | None
+    """Why, for REJECTED, CANCELLED and EXPIRED when the system ended it."""
+    message: str
+    """Readable detail; empty when there is nothing to add."""
+    engine: str
+    """Engine that reported it; empty when risk or the runtime did."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill(Message):
+    """Part or all of an order was executed."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Execution time (market time of the bar or tick), ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    fill_id: str
+    """Engine-unique execution id."""
+    client_order_id: str
+    """The order."""
+    strategy_id: str
+    """The strategy that owns the order."""
+    symbol: str
+    """Instrument symbol."""
+    side: Side
+    """BUY or SELL."""
+    quantity: float
+    """Executed quantity, > 0."""
+    price: float
+    """Execution price, slippage included."""
+    commission: float
+    """Fees charged for this execution, >= 0."""
+    slippage: float
+    """Price moved against the order by the slippage model, per unit, >= 0."""
+    engine: str
+    """Engine that executed it."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position(Message):
+    """A strategy's position in one symbol after a fill or a mark."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Time of the fill or bar that changed it, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy that holds it."""
+    symbol: str
+    """Instrument symbol."""
+    quantity: float
+    """Signed: > 0 long, < 0 short."""
+    avg_price: float
+    """Average entry price of the open quantity; 0 when flat."""
+    mark_price: float
+    """Last market price used for unrealized P&L."""
+    realized_pnl: float
+    """P&L of closed quantity, before fees."""
+    unrealized_pnl: float
+    """P&L of open quantity at ``mark_price``."""
+    fees: float
+    """Commission paid in this symbol."""
+
+
+# --- lifecycle -----------------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorStarted(Message):
+    """An actor began processing messages."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it started, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    name: str
+    """The actor's stable name (e.g. ``strategy.sma``)."""
+    kind: str
+    """The actor's kind (feed, strategy, risk, engine, portfolio, events)."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorStopped(Message):
+    """An actor stopped cleanly."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it stopped, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    name: str
+    """The actor's stable name."""
+    kind: str
+    """The actor's kind."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorFailed(Message):
+    """An actor raised and stopped."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it failed, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    name: str
+    """The actor's stable name."""
+    kind: str
+    """The actor's kind."""
+    error: str
+    """The exception, as ``Type: message``."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStarted(Message):
+    """A strategy's ``on_start`` ran and it is receiving data."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it started, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    class_path: str
+    """``module:Class`` of the strategy."""
+    symbols: tuple[str, ...]
+    """Symbols it subscribed to."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStopped(Message):
+    """A strategy's ``on_stop`` ran."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it stopped, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    orders: int
+    """Orders it submitted in its life."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeStateChanged(Message):
+    """The runtime moved from one state to another."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it moved, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    previous: RuntimeState
+    """State before."""
+    state: RuntimeState
+    """State after."""
+    reason: str
+    """Why it moved."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedFinished(Message):
+    """The market-data source has no more data."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the feed ran dry, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    bars: int
+    """Bars published."""
+    ticks: int
+    """Ticks published."""
+
+
+Event = (
+    Bar
+    | Tick
+    | OrderIntent
+    | Order
+    | CancelOrder
+    | OrderUpdate
+    | Fill
+    | Position
+    | ActorStarted
+    | ActorStopped
+    | ActorFailed
+    | StrategyStarted
+    | StrategyStopped
+    | RuntimeStateChanged
+    | FeedFinished
+)
+"""Any domain message."""
+
+
+# --- in-process control ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Asked of an actor: answered once every message sent before it is handled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Route market data of ``symbols`` (``*`` for all) to the actor ``name``.
+
+    ``stage`` orders delivery of each bar: stage 0 (execution engines: they
+    fill working orders at this bar first), then 1 (observers: risk,
+    portfolio), then 2 (strategies).
+    """
+
+    name: str
+    """Directory name of the subscriber."""
+    symbols: tuple[str, ...]
+    """Symbols wanted; ``("*",)`` for every symbol."""
+    stage: int
+    """0 engines, 1 observers, 2 strategies."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartFeed:
+    """Told to the feed: begin publishing market data."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopFeed:
+    """Asked of the feed: publish nothing more; answered with (bars, ticks) published."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Asked of an engine: cancel every working order (e.g. at shutdown)."""
+
+    reason: RejectReason
+    """Reason carried by the cancellations."""
+    message: str
+    """Readable detail."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetSnapshot:
+    """Asked of an actor: answered with its kind-specific frozen snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """Asked of a newly started actor: answered with its thread once ``on_start`` ran."""

@@ -1,0 +1,364 @@
+"""Read a settings TOML file into :class:`runtime.config.Settings`.
+
+This is the one place raw TOML is read. Everything is checked here, once:
+unknown keys and sections, wrong types, missing values, out-of-range
+numbers, engines and symbols that do not exist, strategy classes that cannot
+be imported or are not strategies, strategy parameters, and data files.
+Any problem raises :class:`~runtime.errors.SettingsError` naming the file,
+the key and what was expected. The key reference is ``docs/settings.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runtime._tables import Table
+from runtime.config import (
+    CommissionConfig,
+    CommissionModel,
+    CsvSourceConfig,
+    DataKind,
+    EngineConfig,
+    ExecutionConfig,
+    FeedConfig,
+    FeedSource,
+    PaperConfig,
+    PortfolioConfig,
+    RiskConfig,
+    RuntimeConfig,
+    Settings,
+    SlippageConfig,
+    SlippageModel,
+    StrategyConfig,
+    SyntheticConfig,
+)
+from runtime.errors import SettingsError
+from strategies.base import Strategy
+
+__all__ = ["load_settings", "parse_settings"]
+
+ADAPTERS = ("paper",)
+"""Adapter kinds an engine may use."""
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_SECTIONS = ("runtime", "feed", "execution", "engines", "risk", "portfolio", "strategies")
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a settings file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(file, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(file, "", f"cannot read: {exc}") from None
+    return parse_settings(text, source=file, base_dir=Path(path).resolve().parent)
+
+
+def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
+    """Validate settings given as TOML text; relative paths resolve against ``base_dir``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(source, "", f"not valid TOML: {exc}") from None
+    root = Table(source, "", data)
+    for name in data:
+        if name not in _SECTIONS:
+            raise root.error(name, f"unknown section; expected one of: {', '.join(_SECTIONS)}")
+    runtime = _runtime(root.table("runtime"), base_dir)
+    feed = _feed(root.table("feed"), base_dir)
+    execution, engines = _execution(root.table("execution"), root.table("engines"))
+    risk = _risk(root.table("risk"), RiskConfig())
+    portfolio = _portfolio(root.table("portfolio"))
+    strategies = _strategies(root.tables("strategies"), feed, risk)
+    root.done()
+    return Settings(
+        source=source,
+        runtime=runtime,
+        feed=feed,
+        execution=execution,
+        engines=engines,
+        risk=risk,
+        portfolio=portfolio,
+        strategies=strategies,
+    )
+
+
+def _runtime(t: Table, base_dir: Path) -> RuntimeConfig:
+    d = RuntimeConfig()
+    config = RuntimeConfig(
+        name=t.string("name", d.name),
+        log_level=t.string("log_level", d.log_level, choices=LOG_LEVELS),
+        data_dir=base_dir / t.string("data_dir", str(d.data_dir)),
+        shutdown_timeout_s=t.number("shutdown_timeout_s", d.shutdown_timeout_s, positive=True),
+    )
+    t.done()
+    return config
+
+
+def _feed(t: Table, base_dir: Path) -> FeedConfig:
+    d = FeedConfig()
+    source = FeedSource(t.string("source", d.source.value, choices=[s.value for s in FeedSource]))
+    synthetic = _synthetic(t.table("synthetic"))
+    csv = tuple(_csv_source(c, base_dir) for c in t.tables("csv"))
+    if source is FeedSource.CSV and not csv:
+        raise t.error("csv", 'source = "csv" needs at least one [[feed.csv]] table')
+    symbols = [c.symbol for c in csv]
+    repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+    if repeated:
+        raise t.error("csv", f"each file needs its own symbol; {repeated} repeat")
+    config = FeedConfig(
+        source=source,
+        interval_s=t.integer("interval_s", d.interval_s, minimum=1, maximum=7 * 86400),
+        speed=t.number("speed", d.speed, minimum=0.0, maximum=1e9),
+        lockstep=t.boolean("lockstep", d.lockstep),
+        max_in_flight=t.integer("max_in_flight", d.max_in_flight, minimum=1, maximum=1_000_000),
+        synthetic=synthetic,
+        csv=csv,
+    )
+    t.done()
+    return config
+
+
+def _synthetic(t: Table) -> SyntheticConfig:
+    d = SyntheticConfig()
+    start = t.string("start", d.start)
+    try:
+        datetime.fromisoformat(start)
+    except ValueError:
+        raise t.error(
+            "start", f"expected an ISO date-time like {d.start!r}, got {start!r}"
+        ) from None
+    config = SyntheticConfig(
+        symbols=t.strings("symbols", d.symbols),
+        seed=t.integer("seed", d.seed, minimum=0),
+        start_price=t.number("start_price", d.start_price, positive=True),
+        volatility=t.number("volatility", d.volatility, minimum=0.0, maximum=1.0),
+        drift=t.number("drift", d.drift, minimum=-1.0, maximum=1.0),
+        volume=t.number("volume", d.volume, positive=True),
+        bars=t.integer("bars", d.bars, minimum=0),
+        start=start,
+    )
+    t.done()
+    return config
+
+
+def _csv_source(t: Table, base_dir: Path) -> CsvSourceConfig:
+    path = base_dir / t.string("path")
+    if not path.is_file():
+        raise t.error("path", f"data file not found: {path}")
+    config = CsvSourceConfig(
+        path=path,
+        symbol=t.string("symbol"),
+        kind=DataKind(t.string("kind", DataKind.BARS.value, choices=[k.value for k in DataKind])),
+        interval_s=t.integer("interval_s", 0, minimum=0),
+    )
+    t.done()
+    return config
+
+
+def _execution(t: Table, engines_table: Table) -> tuple[ExecutionConfig, tuple[EngineConfig, ...]]:
+    d = ExecutionConfig()
+    names = t.strings("engines", d.engines)
+    config = ExecutionConfig(
+        engines=names,
+        cancel_on_shutdown=t.boolean("cancel_on_shutdown", d.cancel_on_shutdown),
+    )
+    t.done()
+    defined = {name: engines_table.table(name) for name in engines_table.data}
+    if not defined:
+        defined = {"paper": Table(t.file, "engines.paper", {})}
+    engines = []
+    for name in names:
+        if name not in defined:
+            raise t.error(
+                "engines",
+                f"engine {name!r} has no [engines.{name}] table; defined: "
+                f"{', '.join(sorted(defined)) or 'none'}",
+            )
+        if not _ID.match(name):
+            raise t.error("engines", f"engine name {name!r} must be letters, digits, _ . -")
+    for name, table in defined.items():
+        engine = _engine(name, table)
+        if name in names:
+            engines.append(engine)
+    engines_table.done()
+    engines.sort(key=lambda e: names.index(e.name))
+    return config, tuple(engines)
+
+
+def _engine(name: str, t: Table) -> EngineConfig:
+    adapter = t.string("adapter", "paper", choices=ADAPTERS)
+    config = EngineConfig(
+        name=name,
+        adapter=adapter,
+        paper=PaperConfig(
+            max_volume_share=t.number("max_volume_share", 0.0, minimum=0.0, maximum=1.0),
+            slippage=_slippage(t.table("slippage")),
+            commission=_commission(t.table("commission")),
+        ),
+    )
+    t.done()
+    return config
+
+
+def _slippage(t: Table) -> SlippageConfig:
+    d = SlippageConfig()
+    config = SlippageConfig(
+        model=SlippageModel(
+            t.string("model", d.model.value, choices=[m.value for m in SlippageModel])
+        ),
+        bps=t.number("bps", d.bps, minimum=0.0, maximum=10_000.0),
+        impact_bps=t.number("impact_bps", d.impact_bps, minimum=0.0, maximum=10_000.0),
+        exponent=t.number("exponent", d.exponent, positive=True, maximum=4.0),
+    )
+    t.done()
+    return config
+
+
+def _commission(t: Table) -> CommissionConfig:
+    d = CommissionConfig()
+    config = CommissionConfig(
+        model=CommissionModel(
+            t.string("model", d.model.value, choices=[m.value for m in CommissionModel])
+        ),
+        per_share=t.number("per_share", d.per_share, minimum=0.0),
+        bps=t.number("bps", d.bps, minimum=0.0, maximum=10_000.0),
+        minimum=t.number("minimum", d.minimum, minimum=0.0),
+        max_pct=t.number("max_pct", d.max_pct, minimum=0.0, maximum=100.0),
+    )
+    t.done()
+    return config
+
+
+def _risk(t: Table, base: RiskConfig) -> RiskConfig:
+    config = RiskConfig(
+        max_order_quantity=t.number("max_order_quantity", base.max_order_quantity, minimum=0.0),
+        max_order_notional=t.number("max_order_notional", base.max_order_notional, minimum=0.0),
+    )
+    t.done()
+    return config
+
+
+def _portfolio(t: Table) -> PortfolioConfig:
+    config = PortfolioConfig(
+        starting_cash=t.number("starting_cash", PortfolioConfig().starting_cash, positive=True)
+    )
+    t.done()
+    return config
+
+
+def _feed_symbols(feed: FeedConfig) -> tuple[str, ...]:
+    if feed.source is FeedSource.CSV:
+        return tuple(c.symbol for c in feed.csv)
+    return feed.synthetic.symbols
+
+
+def _strategies(
+    tables: list[Table], feed: FeedConfig, global_risk: RiskConfig
+) -> tuple[StrategyConfig, ...]:
+    published = _feed_symbols(feed)
+    seen: set[str] = set()
+    result = []
+    for t in tables:
+        strategy_id = t.string("id")
+        if not _ID.match(strategy_id):
+            raise t.error("id", f"expected letters, digits, _ . - (max 64), got {strategy_id!r}")
+        if strategy_id in seen:
+            raise t.error("id", f"duplicate strategy id {strategy_id!r}")
+        seen.add(strategy_id)
+        class_path = t.string("class")
+        cls = _import_strategy(t, class_path)
+        symbols = t.strings("symbols")
+        for symbol in symbols:
+            if symbol not in published:
+                raise t.error(
+                    "symbols",
+                    f"{symbol!r} is not published by the feed (it publishes: "
+                    f"{', '.join(published)})",
+                )
+        params = _params(t.table("params"), cls)
+        risk = _risk(t.table("risk"), global_risk) if t.has("risk") else None
+        t.done()
+        result.append(
+            StrategyConfig(
+                id=strategy_id,
+                class_path=class_path,
+                strategy_class=cls,
+                symbols=symbols,
+                params=params,
+                risk=risk,
+            )
+        )
+    return tuple(result)
+
+
+def _import_strategy(t: Table, class_path: str) -> type[Any]:
+    module_name, sep, class_name = class_path.partition(":")
+    if not sep or not module_name or not class_name:
+        raise t.error("class", f"expected 'module:Class', got {class_path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise t.error("class", f"cannot import module {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise t.error("class", f"module {module_name!r} has no {class_name!r}")
+    if not isinstance(cls, type) or not issubclass(cls, Strategy):
+        raise t.error("class", f"{class_path!r} is not a subclass of strategies.Strategy")
+    return cls
+
+
+def _params(t: Table, cls: type[Any]) -> Any:
+    params_cls: Any = cls.Params
+    if not is_dataclass(params_cls):
+        raise t.error("", f"{cls.__name__}.Params must be a dataclass")
+    hints = typing.get_type_hints(params_cls)
+    values: dict[str, Any] = {}
+    for f in fields(params_cls):
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        if not t.has(f.name):
+            if not has_default:
+                raise t.error(f.name, f"missing; {cls.__name__} requires this parameter")
+            continue
+        values[f.name] = _param_value(t, f.name, hints[f.name])
+    known = {f.name for f in fields(params_cls)}
+    for name in t.data:
+        if name not in known:
+            raise t.error(
+                name,
+                f"unknown parameter of {cls.__name__}; expected one of: "
+                f"{', '.join(sorted(known)) or 'none'}",
+            )
+    try:
+        params = cls.Params(**values)
+        validate = getattr(params, "validate", None)
+        if callable(validate):
+            validate()
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(
+            t.file, t.path, f"invalid parameters for {cls.__name__}: {exc}"
+        ) from None
+    return params
+
+
+def _param_value(t: Table, name: str, hint: Any) -> Any:
+    if hint is bool:
+        return t.boolean(name)
+    if hint is int:
+        return t.integer(name)
+    if hint is float:
+        return t.number(name)
+    if hint is str:
+        return t.string(name)
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (str,):
+        return t.strings(name)
+    raise t.error(name, f"parameter type {hint!r} cannot be set from settings")

@@ -1,0 +1,104 @@
+"""Test support: an event recorder and strategies (importable as ``support:Name``)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+
+from runtime.messages import Bar, Fill, Message, OrderUpdate, Tick
+from strategies.base import Strategy
+
+
+class Recorder:
+    """Collects every published event (a runtime listener)."""
+
+    def __init__(self) -> None:
+        self.events: list[Message] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Message) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type[Message]) -> list[Message]:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EveryBarParams:
+    """Parameters of :class:`BuyEveryBar`."""
+
+    quantity: float = 1.0
+    limit_offset: float = 0.0
+
+
+class BuyEveryBar(Strategy):
+    """Buys ``quantity`` on every bar (at market, or at close - limit_offset)."""
+
+    Params = EveryBarParams
+
+    def on_start(self) -> None:
+        self.updates: list[OrderUpdate] = []
+        self.fills: list[Fill] = []
+
+    def on_bar(self, bar: Bar) -> None:
+        p: EveryBarParams = self.params
+        limit = bar.close - p.limit_offset if p.limit_offset else None
+        self.buy(bar.symbol, p.quantity, limit=limit)
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailParams:
+    """Parameters of the failing strategies."""
+
+    at_bar: int = 5
+
+
+class RaisesOnBar(Strategy):
+    """Raises ValueError on bar number ``at_bar``."""
+
+    Params = FailParams
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == self.params.at_bar:
+            raise ValueError(f"deliberate failure on bar {self.count}")
+
+
+class ExitsOnBar(Strategy):
+    """Calls sys.exit() on bar number ``at_bar``."""
+
+    Params = FailParams
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == self.params.at_bar:
+            sys.exit("strategy gave up")
+
+
+class FailsToStart(Strategy):
+    """Raises in on_start."""
+
+    def on_start(self) -> None:
+        raise RuntimeError("cannot start")
+
+
+class BuyOnTick(Strategy):
+    """Buys one unit on every tick."""
+
+    def on_tick(self, tick: Tick) -> None:
+        self.buy(tick.symbol, 1)

@@ -1,0 +1,119 @@
+"""Risk: limits block breaching orders with a reason code and let others through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from actors.risk import check_intent
+from runtime.boot import Runtime
+from runtime.config import RiskConfig
+from runtime.messages import (
+    Fill,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from runtime.settings import load_settings
+from support import Recorder
+
+
+def _intent(quantity: float = 10.0, limit: float | None = None) -> OrderIntent:
+    return OrderIntent(
+        id=1, ts_event=0, ts_init=0, client_order_id="c-1", strategy_id="s", symbol="X",
+        side=Side.BUY, quantity=quantity,
+        order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+        limit_price=limit, stop_price=None, time_in_force=TimeInForce.GTC,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("limits", "intent", "last", "reason"),
+    [
+        (RiskConfig(max_order_quantity=100), _intent(101), 10.0, RejectReason.MAX_ORDER_QUANTITY),
+        (RiskConfig(max_order_notional=1000), _intent(101), 10.0, RejectReason.MAX_ORDER_NOTIONAL),
+        (RiskConfig(max_order_notional=1000), _intent(10, 101.0), None,
+         RejectReason.MAX_ORDER_NOTIONAL),
+        (RiskConfig(max_order_notional=1000), _intent(10), None, RejectReason.NO_MARKET_PRICE),
+    ],
+)  # fmt: skip
+def test_a_breaching_intent_is_refused_with_its_reason_code(
+    limits: RiskConfig, intent: OrderIntent, last: float | None, reason: RejectReason
+) -> None:
+    breach = check_intent(intent, limits, last)
+    assert breach is not None
+    assert breach[0] is reason
+    assert breach[1]
+
+
+@pytest.mark.parametrize(
+    ("limits", "intent", "last"),
+    [
+        (RiskConfig(max_order_quantity=100), _intent(100), 10.0),
+        (RiskConfig(max_order_notional=1000), _intent(100), 10.0),
+        (RiskConfig(max_order_notional=1000), _intent(10, 100.0), None),
+        (RiskConfig(), _intent(1e9), None),
+    ],
+)
+def test_a_compliant_intent_passes(
+    limits: RiskConfig, intent: OrderIntent, last: float | None
+) -> None:
+    assert check_intent(intent, limits, last) is None
+
+
+SETTINGS = """
+[runtime]
+log_level = "ERROR"
+[feed]
+source = "synthetic"
+lockstep = true
+[feed.synthetic]
+symbols = ["AAA"]
+bars = 20
+start_price = 50.0
+[risk]
+max_order_quantity = 5
+[[strategies]]
+id = "big"
+class = "support:BuyEveryBar"
+symbols = ["AAA"]
+[strategies.params]
+quantity = 10
+[[strategies]]
+id = "allowed"
+class = "support:BuyEveryBar"
+symbols = ["AAA"]
+[strategies.params]
+quantity = 10
+[strategies.risk]
+max_order_quantity = 50
+"""
+
+
+def test_rejections_reach_the_strategy_and_per_strategy_limits_override_global(
+    write_settings: Callable[[str], Path],
+) -> None:
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(SETTINGS)), listeners=[recorder])
+    runtime.start()
+    assert runtime.finished.wait(30)
+    summary = runtime.stop()
+    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    big = [u for u in updates if u.strategy_id == "big"]
+    assert len(big) == 20
+    assert all(u.status is OrderStatus.REJECTED for u in big)
+    assert all(u.reason is RejectReason.MAX_ORDER_QUANTITY for u in big)
+    assert "exceeds max_order_quantity 5" in big[0].message
+    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    assert {f.strategy_id for f in fills} == {"allowed"}
+    stats = {s.strategy_id: s for s in summary.strategies}
+    assert stats["big"].rejected == 20
+    assert stats["big"].orders == 20
+    assert stats["allowed"].rejected == 0
+    assert stats["allowed"].fills == 19, "the order of the last bar is cancelled at shutdown"
