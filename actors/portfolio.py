@@ -45,11 +45,11 @@ class PortfolioActor(LeanActor):
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
         if kind is Bar:
-            self._ledger.mark(message.symbol, message.close)
+            self._ledger.mark(message.symbol, message.close, ts_event=message.ts_event)
         elif kind is Fill:
             self.directory.tell(EVENTS, self._ledger.apply_fill(message))
         elif kind is Tick:
-            self._ledger.mark(message.symbol, message.price)
+            self._ledger.mark(message.symbol, message.price, ts_event=message.ts_event)
         elif kind is GetSnapshot:
             return self.snapshot()
         elif kind is not Flush:

@@ -123,11 +123,10 @@ class RiskActor(LeanActor):
         limits = self._overrides.get(intent.strategy_id, self._limits)
         breach = check_intent(intent, limits, self._last.get(intent.symbol))
         if breach is None:
-            now = time.time_ns()
             order = Order(
                 id=next_id(),
-                ts_event=now,
-                ts_init=now,
+                ts_event=intent.ts_event,
+                ts_init=time.time_ns(),
                 client_order_id=intent.client_order_id,
                 strategy_id=intent.strategy_id,
                 symbol=intent.symbol,

@@ -180,8 +180,8 @@ class PaperConfig:
     """Matching settings of the paper adapter."""
 
     max_volume_share: float = 0.0
-    """Largest share of a bar's (or tick's) volume one order may take; the rest
-    carries to the next bar. 0 disables the cap."""
+    """Largest share (0..1) of a bar's (or tick's) volume one order may take;
+    the rest carries to the next bar. 0 disables the cap."""
     slippage: SlippageConfig = field(default_factory=SlippageConfig)
     """Slippage model."""
     commission: CommissionConfig = field(default_factory=CommissionConfig)

@@ -14,6 +14,8 @@ from runtime.config import CommissionConfig, CommissionModel, SlippageConfig, Sl
 __all__ = ["Commission", "Slippage"]
 
 _BPS = 1e-4
+_MAX_PARTICIPATION = 1e6
+"""Guard for ``q / V``: keeps ``** exponent`` finite for a nonsensically small volume."""
 
 
 def _check_non_negative(owner: str, **values: float) -> None:
@@ -34,7 +36,8 @@ class Slippage:
       and ``p * bps / 10_000`` when ``V <= 0`` (volume unknown).
 
     ``|p|`` is used in place of ``p`` so that the move stays >= 0 for the rare
-    instrument that trades at a negative price.
+    instrument that trades at a negative price, and ``q / V`` is capped at
+    one million so that a nonsensically small volume cannot overflow.
 
     The matching engine adds it to buys and subtracts it from sells.
 
@@ -68,7 +71,8 @@ class Slippage:
             return 0.0
         bps = self._bps
         if model is SlippageModel.VOLUME_SHARE and volume > 0:
-            bps += self._impact_bps * (quantity / volume) ** self._exponent
+            participation = min(quantity / volume, _MAX_PARTICIPATION)
+            bps += self._impact_bps * participation**self._exponent
         return abs(price) * bps * _BPS
 
 

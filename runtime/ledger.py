@@ -111,8 +111,8 @@ class Ledger:
     :meth:`mark` is called for its symbol; from then on only marks move it.
 
     Raises:
-        ValueError: from :meth:`apply_fill` or :meth:`mark` on a quantity <= 0
-            or a price, quantity or commission that is not finite.
+        ValueError: from :meth:`apply_fill`, for a fill whose quantity is not
+            > 0 or whose price, quantity or commission is not finite.
     """
 
     __slots__ = ("_accounts", "_clock", "_holders", "_starting_cash")
@@ -170,12 +170,11 @@ class Ledger:
         """Mark every strategy's position in ``symbol`` at ``price``.
 
         ``ts_event`` (the bar's time), when given, becomes the positions'
-        ``ts_event``. A symbol nobody traded costs one dict lookup.
+        ``ts_event``. A symbol nobody traded costs one dict lookup. A price
+        that is not finite (a bad print) is ignored: the previous mark stands.
         """
-        if not math.isfinite(price):
-            raise ValueError(f"mark price of {symbol} must be finite, got {price!r}")
         books = self._holders.get(symbol)
-        if books is None:
+        if books is None or not math.isfinite(price):
             return
         for book in books:
             book.mark = price

@@ -128,9 +128,11 @@ class MatchingEngine:
       TIME_IN_FORCE, also when the price was not reached). DAY is EXPIRED
       (reason TIME_IN_FORCE, before matching) by the first bar of its symbol
       whose UTC date is after the UTC date of ``Order.ts_event``.
-    - **Events.** :meth:`submit` answers ACCEPTED or REJECTED (INVALID_ORDER,
-      DUPLICATE_ORDER; ids are never reused, even after the order ended),
-      stamped with the order's ``ts_event``. Each execution yields a
+    - **Events.** :meth:`submit` answers ACCEPTED or REJECTED, stamped with
+      the order's ``ts_event``: INVALID_ORDER for a quantity that is not a
+      finite number > 0, a missing or non-positive price the type needs, or a
+      price it does not use; DUPLICATE_ORDER for a reused id (even if that
+      order ended). Each execution yields a
       :class:`Fill` (``fill_id`` ``"{engine}-{n}"``) then an
       :class:`OrderUpdate` (PARTIALLY_FILLED or FILLED with the cumulative
       quantity and volume-weighted average price), stamped with the bar's
@@ -295,7 +297,7 @@ class MatchingEngine:
             if limited and price < w.limit:
                 price, slip = w.limit, base - w.limit
         complete = take == order.quantity - w.filled
-        w.filled = order.quantity if complete else w.filled + take
+        w.filled = float(order.quantity) if complete else w.filled + take
         w.notional += take * price
         w.done = complete
         fill_id = f"{self._engine}-{next(self._fill_seq)}"

@@ -240,7 +240,7 @@ class OrderIntent(Message):
     id: int
     """Process-unique message id."""
     ts_event: int
-    """When the strategy asked, ns since the epoch."""
+    """Market time of the latest data the strategy had seen, ns since the epoch."""
     ts_init: int
     """When this object was created, ns since the epoch."""
     client_order_id: str
@@ -271,7 +271,8 @@ class Order(Message):
     id: int
     """Process-unique message id."""
     ts_event: int
-    """When risk validated it, ns since the epoch."""
+    """Market time of the data the strategy decided on, ns since the epoch
+    (the intent's ``ts_event``; DAY orders expire by this date)."""
     ts_init: int
     """When this object was created, ns since the epoch."""
     client_order_id: str

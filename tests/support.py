@@ -6,7 +6,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from runtime.messages import Bar, Fill, Message, OrderUpdate, Tick
+from runtime.messages import Bar, Fill, Message, OrderUpdate, Tick, TimeInForce
 from strategies.base import Strategy
 
 
@@ -102,3 +102,36 @@ class BuyOnTick(Strategy):
 
     def on_tick(self, tick: Tick) -> None:
         self.buy(tick.symbol, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnceParams:
+    """Parameters of :class:`BuyOnce`."""
+
+    quantity: float = 1.0
+
+
+class BuyOnce(Strategy):
+    """Buys ``quantity`` at market on the first bar, then nothing."""
+
+    Params = OnceParams
+
+    def on_start(self) -> None:
+        self.done = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.done:
+            self.done = True
+            self.buy(bar.symbol, self.params.quantity)
+
+
+class DayLimitOnce(Strategy):
+    """Places one DAY limit buy far below the market on the first bar."""
+
+    def on_start(self) -> None:
+        self.done = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.done:
+            self.done = True
+            self.buy(bar.symbol, 1, limit=bar.close / 2, time_in_force=TimeInForce.DAY)

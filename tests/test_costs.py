@@ -160,3 +160,9 @@ def test_per_share_commission_respects_minimum_and_cap(
         assert fee == pytest.approx(min(max(quantity * per_share, minimum), cap))
     else:
         assert fee == pytest.approx(max(quantity * per_share, minimum))
+
+
+def test_volume_share_slippage_stays_finite_for_a_nonsensically_small_volume() -> None:
+    config = SlippageConfig(model=SlippageModel.VOLUME_SHARE, impact_bps=1.0, exponent=4.0)
+    # participation capped at 1e6: 1 * (1e6) ** 4 = 1e24 bps of 1.0
+    assert Slippage(config).per_unit(1.0, 1.0, 1e-300) == pytest.approx(1e20)

@@ -167,15 +167,26 @@ def test_marking_an_unheld_symbol_changes_nothing() -> None:
     assert book.equity == book.cash == 10_000.0
 
 
-def test_ledger_refuses_non_finite_prices_and_non_positive_quantities() -> None:
+def test_ledger_refuses_fills_with_non_finite_prices_or_non_positive_quantities() -> None:
     book = make_ledger()
     with pytest.raises(ValueError, match="quantity"):
         book.apply_fill(make_fill(BUY, 0.0, 10.0))
     with pytest.raises(ValueError, match="finite"):
         book.apply_fill(make_fill(BUY, 1.0, math.nan))
     with pytest.raises(ValueError, match="finite"):
-        book.mark("AAA", math.inf)
+        book.apply_fill(make_fill(BUY, 1.0, 10.0, commission=math.inf))
     assert book.accounts() == ()
+    assert book.cash == 10_000.0
+
+
+def test_a_non_finite_mark_is_ignored_and_the_previous_mark_stands() -> None:
+    book = make_ledger()
+    book.apply_fill(make_fill(BUY, 10, 10.0))
+    book.mark("AAA", 12.0)
+    book.mark("AAA", math.nan)
+    book.mark("AAA", math.inf)
+    assert book.position("s1", "AAA").mark_price == 12.0
+    assert book.equity == pytest.approx(10_020.0)
 
 
 def test_unknown_strategy_and_symbol_read_as_flat_and_zero() -> None:
