@@ -18,8 +18,10 @@ pykka's failure rules, which this supervisor is built on:
   actor fails.
 
 In this version a failed child is reported (log and ``ActorFailed`` event)
-and stays stopped; restart policies, quarantine and engine failover build on
-the same report.
+and stays stopped. A failed strategy stops alone. Any other failed child (feed,
+risk, engine, portfolio, event sink) is escalated through ``on_escalate``: the
+runtime cannot trade correctly without it, so it is stopped in order. Restart
+policies, quarantine and engine failover build on the same report.
 """
 
 from __future__ import annotations
@@ -122,9 +124,11 @@ class Supervisor(LeanActor):
         directory: Directory,
         children: Sequence[ChildSpec],
         start_timeout_s: float = 10.0,
+        on_escalate: Callable[[ActorFailed], None] | None = None,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._specs = tuple(children)
+        self._on_escalate = on_escalate
         self._children: dict[str, _Child] = {}
         self._start_timeout_s = start_timeout_s
 
@@ -204,3 +208,5 @@ class Supervisor(LeanActor):
             child.failures += 1
             child.last_error = event.error
         self._publish(event)
+        if event.kind != "strategy" and self._on_escalate is not None:
+            self._on_escalate(event)

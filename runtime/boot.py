@@ -40,6 +40,7 @@ from runtime.ids import ClientOrderIds, run_tag
 from runtime.ledger import Ledger
 from runtime.marketdata import market_data
 from runtime.messages import (
+    ActorFailed,
     Bar,
     CancelAll,
     Flush,
@@ -92,10 +93,12 @@ class Runtime:
         clock: Callable[[], int] = time.time_ns,
         source: Iterator[Bar | Tick] | None = None,
         on_finished: Callable[[], None] | None = None,
+        on_fatal: Callable[[str], None] | None = None,
     ) -> None:
         """``source`` replaces the configured market data (benchmarks pass an
         empty iterator and inject data themselves); ``on_finished`` is called,
-        in the feed's thread, when the data runs out."""
+        in the feed's thread, when the data runs out; ``on_fatal`` is called
+        with a reason when an actor the runtime cannot run without fails."""
         self.settings = settings
         self.directory = Directory()
         self.finished = threading.Event()
@@ -105,6 +108,9 @@ class Runtime:
         self._clock = clock
         self._source = source
         self._on_finished = on_finished
+        self._on_fatal = on_fatal
+        self.fatal: str | None = None
+        """Why the runtime must stop, once a core actor failed; else None."""
         self._run = run_tag(clock())
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._supervisor_thread: threading.Thread | None = None
@@ -196,6 +202,13 @@ class Runtime:
         )
         return specs
 
+    def _escalated(self, failure: ActorFailed) -> None:
+        reason = f"core actor {failure.name} ({failure.kind}) failed: {failure.error}"
+        if self.fatal is None:
+            self.fatal = reason
+        if self._on_fatal is not None:
+            self._on_fatal(reason)
+
     def _feed_finished(self) -> None:
         self.finished.set()
         if self._on_finished is not None:
@@ -223,6 +236,7 @@ class Runtime:
             directory=self.directory,
             children=self._children(),
             start_timeout_s=timeout,
+            on_escalate=self._escalated,
         )
         self._supervisor = ref
         thread: threading.Thread = ref.ask(Handshake(), block=True, timeout=timeout)

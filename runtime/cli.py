@@ -2,7 +2,8 @@
 
 - ``tradepit run SETTINGS [--duration SECONDS]``: start the runtime; stop on
   Ctrl-C, SIGTERM, the end of the duration or the end of the data; print the
-  per-strategy summary. Exit 0 after a clean stop.
+  per-strategy summary. Exit 0 after a clean stop, 1 when an actor failed to
+  start or a core actor (feed, risk, engine, portfolio, events) failed.
 - ``tradepit check SETTINGS``: validate the settings file and start nothing.
 
 A settings problem exits 2 with one line naming the file, key and expectation.
@@ -58,12 +59,16 @@ def _run(path: str, duration: float | None) -> int:
     stop = threading.Event()
     reason = ["end of data"]
 
+    def on_fatal(why: str) -> None:
+        reason[0] = why
+        stop.set()
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         reason[0] = signal.Signals(signum).name
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = Runtime(settings, on_finished=stop.set)
+    runtime = Runtime(settings, on_finished=stop.set, on_fatal=on_fatal)
     try:
         try:
             runtime.start()
@@ -78,6 +83,9 @@ def _run(path: str, duration: float | None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(format_summary(summary), flush=True)
+    if runtime.fatal is not None:
+        logger.error("stopped because {}", runtime.fatal)
+        return EXIT_FAILURE
     if summary.stuck_threads:
         logger.error("some actor threads did not stop: {}", ", ".join(summary.stuck_threads))
         return EXIT_FAILURE
