@@ -2,7 +2,7 @@
 
 Each event goes to its symbol's subscribers in stage order: execution engines
 first (stage 0, so orders working from earlier bars fill at this bar's
-open), then observers (stage 1: risk, portfolio), then strategies (stage 2).
+open), then observers (stage 1: the portfolio), then strategies (stage 2).
 
 Replay modes (``[feed]``):
 

@@ -6,8 +6,12 @@ loader (each limit it sets replaces the global one):
 
 - ``max_order_quantity``: quantity of one order;
 - ``max_order_notional``: quantity x price, where price is the limit price,
-  else the stop price, else the last market price of the symbol (an order
-  with no price to judge is refused with ``NO_MARKET_PRICE``).
+  else the stop price, else the intent's ``market_price`` (the last price the
+  strategy's host saw; an order with no price to judge is refused with
+  ``NO_MARKET_PRICE``).
+
+Risk is not sent market data: every intent carries the price it needs, so
+bars never wake this actor (one thread wake less per bar on the hot path).
 
 A refused intent becomes an ``OrderUpdate`` with status REJECTED and a reason
 code, sent to the owning strategy and to the event sink. An accepted one is
@@ -25,7 +29,6 @@ from runtime.actor import LeanActor
 from runtime.config import RiskConfig
 from runtime.directory import Directory
 from runtime.messages import (
-    Bar,
     CancelOrder,
     Flush,
     GetSnapshot,
@@ -34,7 +37,6 @@ from runtime.messages import (
     OrderStatus,
     OrderUpdate,
     RejectReason,
-    Tick,
     next_id,
 )
 from runtime.names import EVENTS, strategy_actor
@@ -54,9 +56,7 @@ class RiskStats:
     """Directory name of the engine orders are routed to."""
 
 
-def check_intent(
-    intent: OrderIntent, limits: RiskConfig, last_price: float | None
-) -> tuple[RejectReason, str] | None:
+def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason, str] | None:
     """The first rule ``intent`` breaks, as (reason, message); None when it passes."""
     if limits.max_order_quantity and intent.quantity > limits.max_order_quantity:
         return (
@@ -65,7 +65,7 @@ def check_intent(
             f"{limits.max_order_quantity:g}",
         )
     if limits.max_order_notional:
-        price = intent.limit_price or intent.stop_price or last_price
+        price = intent.limit_price or intent.stop_price or intent.market_price
         if price is None:
             return (
                 RejectReason.NO_MARKET_PRICE,
@@ -99,18 +99,13 @@ class RiskActor(LeanActor):
         self._limits = limits
         self._overrides = dict(overrides)
         self._engine = engine
-        self._last: dict[str, float] = {}
         self._accepted = 0
         self._rejected = 0
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
-        if kind is Bar:
-            self._last[message.symbol] = message.close
-        elif kind is OrderIntent:
+        if kind is OrderIntent:
             self._on_intent(message)
-        elif kind is Tick:
-            self._last[message.symbol] = message.price
         elif kind is CancelOrder:
             self.directory.tell(self._engine, message)
         elif kind is GetSnapshot:
@@ -121,7 +116,7 @@ class RiskActor(LeanActor):
 
     def _on_intent(self, intent: OrderIntent) -> None:
         limits = self._overrides.get(intent.strategy_id, self._limits)
-        breach = check_intent(intent, limits, self._last.get(intent.symbol))
+        breach = check_intent(intent, limits)
         if breach is None:
             order = Order(
                 id=next_id(),

@@ -126,6 +126,7 @@ class StrategyHost(LeanActor):
         self.positions: dict[str, float] = {}
         self.open_orders: dict[str, OrderStatus] = {}
         self.market_time = 0
+        self.last_price: dict[str, float] = {}
         self._orders = 0
         self._rejected = 0
         self._fills = 0
@@ -177,6 +178,7 @@ class StrategyHost(LeanActor):
         if type(message) is Bar:
             self._bars += 1
             self.market_time = message.ts_event
+            self.last_price[message.symbol] = message.close
             strategy.on_bar(message)
         elif type(message) is OrderUpdate:
             self._on_update(message)
@@ -190,6 +192,7 @@ class StrategyHost(LeanActor):
         elif type(message) is Tick:
             self._ticks += 1
             self.market_time = message.ts_event
+            self.last_price[message.symbol] = message.price
             strategy.on_tick(message)
         elif isinstance(message, GetSnapshot):
             return self.stats()
@@ -246,6 +249,7 @@ class StrategyHost(LeanActor):
             limit_price=limit_price,
             stop_price=stop_price,
             time_in_force=time_in_force,
+            market_price=self.last_price.get(symbol),
         )
         if not self.directory.tell(RISK, intent):
             del self.open_orders[client_order_id]

@@ -143,7 +143,7 @@ class Runtime:
                 ),
             ),
         ]
-        subscriptions = [Subscribe(PORTFOLIO, ("*",), 1), Subscribe(RISK, ("*",), 1)]
+        subscriptions = [Subscribe(PORTFOLIO, ("*",), 1)]
         for engine in s.engines:
             name = engine_actor(engine.name)
             adapter = _make_adapter(engine, self._clock)

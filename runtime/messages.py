@@ -261,6 +261,9 @@ class OrderIntent(Message):
     """Trigger price for STOP and STOP_LIMIT, else None."""
     time_in_force: TimeInForce
     """How long the order works."""
+    market_price: float | None
+    """Last price of ``symbol`` the strategy's host had seen when it asked
+    (None before any data); risk judges market orders against it."""
 
 
 @_register
@@ -572,7 +575,7 @@ class Subscribe:
     """Route market data of ``symbols`` (``*`` for all) to the actor ``name``.
 
     ``stage`` orders delivery of each bar: stage 0 (execution engines: they
-    fill working orders at this bar first), then 1 (observers: risk,
+    fill working orders at this bar first), then 1 (observers: the
     portfolio), then 2 (strategies).
     """
 

@@ -24,47 +24,49 @@ from runtime.settings import load_settings
 from support import Recorder
 
 
-def _intent(quantity: float = 10.0, limit: float | None = None) -> OrderIntent:
+def _intent(
+    quantity: float = 10.0, limit: float | None = None, market: float | None = 10.0
+) -> OrderIntent:
     return OrderIntent(
         id=1, ts_event=0, ts_init=0, client_order_id="c-1", strategy_id="s", symbol="X",
         side=Side.BUY, quantity=quantity,
         order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
         limit_price=limit, stop_price=None, time_in_force=TimeInForce.GTC,
+        market_price=market,
     )  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("limits", "intent", "last", "reason"),
+    ("limits", "intent", "reason"),
     [
-        (RiskConfig(max_order_quantity=100), _intent(101), 10.0, RejectReason.MAX_ORDER_QUANTITY),
-        (RiskConfig(max_order_notional=1000), _intent(101), 10.0, RejectReason.MAX_ORDER_NOTIONAL),
-        (RiskConfig(max_order_notional=1000), _intent(10, 101.0), None,
+        (RiskConfig(max_order_quantity=100), _intent(101), RejectReason.MAX_ORDER_QUANTITY),
+        (RiskConfig(max_order_notional=1000), _intent(101), RejectReason.MAX_ORDER_NOTIONAL),
+        (RiskConfig(max_order_notional=1000), _intent(10, 101.0, None),
          RejectReason.MAX_ORDER_NOTIONAL),
-        (RiskConfig(max_order_notional=1000), _intent(10), None, RejectReason.NO_MARKET_PRICE),
+        (RiskConfig(max_order_notional=1000), _intent(10, market=None),
+         RejectReason.NO_MARKET_PRICE),
     ],
 )  # fmt: skip
 def test_a_breaching_intent_is_refused_with_its_reason_code(
-    limits: RiskConfig, intent: OrderIntent, last: float | None, reason: RejectReason
+    limits: RiskConfig, intent: OrderIntent, reason: RejectReason
 ) -> None:
-    breach = check_intent(intent, limits, last)
+    breach = check_intent(intent, limits)
     assert breach is not None
     assert breach[0] is reason
     assert breach[1]
 
 
 @pytest.mark.parametrize(
-    ("limits", "intent", "last"),
+    ("limits", "intent"),
     [
-        (RiskConfig(max_order_quantity=100), _intent(100), 10.0),
-        (RiskConfig(max_order_notional=1000), _intent(100), 10.0),
-        (RiskConfig(max_order_notional=1000), _intent(10, 100.0), None),
-        (RiskConfig(), _intent(1e9), None),
+        (RiskConfig(max_order_quantity=100), _intent(100)),
+        (RiskConfig(max_order_notional=1000), _intent(100)),
+        (RiskConfig(max_order_notional=1000), _intent(10, 100.0, None)),
+        (RiskConfig(), _intent(1e9, market=None)),
     ],
 )
-def test_a_compliant_intent_passes(
-    limits: RiskConfig, intent: OrderIntent, last: float | None
-) -> None:
-    assert check_intent(intent, limits, last) is None
+def test_a_compliant_intent_passes(limits: RiskConfig, intent: OrderIntent) -> None:
+    assert check_intent(intent, limits) is None
 
 
 SETTINGS = """
@@ -117,3 +119,36 @@ def test_rejections_reach_the_strategy_and_per_strategy_limits_override_global(
     assert stats["big"].orders == 20
     assert stats["allowed"].rejected == 0
     assert stats["allowed"].fills == 19, "the order of the last bar is cancelled at shutdown"
+
+
+def test_market_orders_are_judged_at_the_last_close_the_strategy_saw(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = """
+[runtime]
+log_level = "ERROR"
+[feed]
+lockstep = true
+[feed.synthetic]
+symbols = ["AAA"]
+bars = 3
+start_price = 50.0
+volatility = 0.0
+[risk]
+max_order_notional = 400.0
+[[strategies]]
+id = "s"
+class = "support:BuyEveryBar"
+symbols = ["AAA"]
+[strategies.params]
+quantity = 10
+"""
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
+    runtime.start()
+    assert runtime.finished.wait(30)
+    runtime.stop()
+    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    assert len(updates) == 3
+    assert {u.reason for u in updates} == {RejectReason.MAX_ORDER_NOTIONAL}
+    assert "notional 500.00 exceeds max_order_notional 400.00" in updates[0].message
