@@ -5,9 +5,15 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+from runtime.boot import RunSummary, Runtime
 from runtime.messages import Bar, Fill, Message, OrderUpdate, Tick, TimeInForce
+from runtime.settings import load_settings
 from strategies.base import Strategy
+
+M = TypeVar("M", bound=Message)
 
 
 class Recorder:
@@ -21,9 +27,23 @@ class Recorder:
         with self._lock:
             self.events.append(event)
 
-    def of(self, kind: type[Message]) -> list[Message]:
+    def of(self, kind: type[M]) -> list[M]:
+        """The recorded events of one type, in publication order."""
         with self._lock:
             return [e for e in self.events if isinstance(e, kind)]
+
+
+def run_to_end(path: Path, *, timeout_s: float = 60.0) -> tuple[RunSummary, Recorder]:
+    """Run the settings at ``path`` until the data ends, stop, return what happened."""
+    recorder = Recorder()
+    runtime = Runtime(load_settings(path), listeners=[recorder])
+    runtime.start()
+    try:
+        assert runtime.finished.wait(timeout_s), f"the data did not end within {timeout_s}s"
+    finally:
+        summary = runtime.stop()
+    assert summary.stuck_threads == ()
+    return summary, recorder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

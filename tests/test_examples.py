@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.boot import Runtime
 from runtime.messages import Fill, StrategyStarted, StrategyStopped
-from runtime.settings import load_settings
-from support import Recorder
+from support import run_to_end
 
 TEMPLATE = """
 [runtime]
@@ -43,13 +41,8 @@ symbols = ["AAA"]
 def test_example_strategy_runs_and_trades_with_costs(
     cls: str, lockstep: str, write_settings: Callable[[str], Path]
 ) -> None:
-    recorder = Recorder()
-    text = TEMPLATE.format(cls=cls, lockstep=lockstep)
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(60)
-    summary = runtime.stop()
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    summary, recorder = run_to_end(write_settings(TEMPLATE.format(cls=cls, lockstep=lockstep)))
+    fills = recorder.of(Fill)
     # Free-running at full speed, the feed may run up to max_in_flight bars ahead
     # of an order's round trip, so fewer signals are acted on than in lockstep.
     assert len(fills) >= (4 if lockstep == "true" else 1)

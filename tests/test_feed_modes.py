@@ -8,7 +8,7 @@ from pathlib import Path
 from runtime.boot import Runtime
 from runtime.messages import Fill, OrderStatus, OrderUpdate, StrategyStarted
 from runtime.settings import load_settings
-from support import Recorder
+from support import Recorder, run_to_end
 
 
 def test_paced_replay_does_not_run_ahead_of_market_time(
@@ -60,16 +60,12 @@ symbols = ["AAA"]
 [strategies.params]
 quantity = 500
 """
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    summary = runtime.stop()
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    summary, recorder = run_to_end(write_settings(text))
+    fills = recorder.of(Fill)
     assert len(fills) >= 4, "500 shares at <= ~10% of ~1000 per bar need several bars"
     assert sum(f.quantity for f in fills) == 500
     assert len({f.ts_event for f in fills}) == len(fills), "one fill per bar"
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    updates = recorder.of(OrderUpdate)
     statuses = [u.status for u in updates]
     assert statuses[0] is OrderStatus.ACCEPTED
     assert statuses[-1] is OrderStatus.FILLED
@@ -100,11 +96,7 @@ id = "day"
 class = "support:DayLimitOnce"
 symbols = ["AAA"]
 """
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    runtime.stop()
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    _summary, recorder = run_to_end(write_settings(text))
+    updates = recorder.of(OrderUpdate)
     assert [u.status for u in updates] == [OrderStatus.ACCEPTED, OrderStatus.EXPIRED]
     assert updates[1].ts_event == 1_704_240_000_000_000_000, "2024-01-03T00:00 UTC"

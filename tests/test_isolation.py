@@ -11,7 +11,7 @@ from actors.supervisor import StartupError
 from runtime.boot import Runtime
 from runtime.messages import ActorFailed, Fill
 from runtime.settings import load_settings
-from support import Recorder
+from support import Recorder, run_to_end
 
 BASE = """
 [runtime]
@@ -44,16 +44,12 @@ at_bar = 20
 def _fills_of(
     text: str, write_settings: Callable[[str], Path]
 ) -> tuple[list[tuple[int, str, float, float]], Recorder]:
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(60)
-    summary = runtime.stop()
+    summary, recorder = run_to_end(write_settings(text))
     assert summary.stuck_threads == ()
     fills = [
         (f.ts_event, f.side.value, f.quantity, f.price)
         for f in recorder.of(Fill)
-        if isinstance(f, Fill) and f.strategy_id == "steady"
+        if f.strategy_id == "steady"
     ]
     return fills, recorder
 
@@ -66,7 +62,7 @@ def test_a_failing_strategy_leaves_the_others_trading_exactly_as_without_it(
     together, recorder = _fills_of(BASE.format(bars=400) + FAULTY.format(cls=cls), write_settings)
     assert alone, "the steady strategy should trade on 400 bars"
     assert together == alone
-    failures = [e for e in recorder.of(ActorFailed) if isinstance(e, ActorFailed)]
+    failures = recorder.of(ActorFailed)
     assert [f.name for f in failures] == ["strategy.faulty"]
     expected = "ValueError" if cls == "RaisesOnBar" else "SystemExit"
     assert failures[0].error.startswith(expected)

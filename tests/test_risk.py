@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from actors.risk import check_intent
-from runtime.boot import Runtime
 from runtime.config import RiskConfig
 from runtime.messages import (
     Fill,
@@ -20,8 +19,7 @@ from runtime.messages import (
     Side,
     TimeInForce,
 )
-from runtime.settings import load_settings
-from support import Recorder
+from support import run_to_end
 
 
 def _intent(
@@ -101,18 +99,14 @@ max_order_quantity = 50
 def test_rejections_reach_the_strategy_and_per_strategy_limits_override_global(
     write_settings: Callable[[str], Path],
 ) -> None:
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(SETTINGS)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    summary = runtime.stop()
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    summary, recorder = run_to_end(write_settings(SETTINGS))
+    updates = recorder.of(OrderUpdate)
     big = [u for u in updates if u.strategy_id == "big"]
     assert len(big) == 20
     assert all(u.status is OrderStatus.REJECTED for u in big)
     assert all(u.reason is RejectReason.MAX_ORDER_QUANTITY for u in big)
     assert "exceeds max_order_quantity 5" in big[0].message
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    fills = recorder.of(Fill)
     assert {f.strategy_id for f in fills} == {"allowed"}
     stats = {s.strategy_id: s for s in summary.strategies}
     assert stats["big"].rejected == 20
@@ -143,12 +137,8 @@ symbols = ["AAA"]
 [strategies.params]
 quantity = 10
 """
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    runtime.stop()
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    _summary, recorder = run_to_end(write_settings(text))
+    updates = recorder.of(OrderUpdate)
     assert len(updates) == 3
     assert {u.reason for u in updates} == {RejectReason.MAX_ORDER_NOTIONAL}
     assert "notional 500.00 exceeds max_order_notional 400.00" in updates[0].message

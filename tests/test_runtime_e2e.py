@@ -7,10 +7,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.boot import Runtime
+import pytest
+
+from runtime.boot import RunSummary, Runtime
+from runtime.marketdata import load_csv
 from runtime.messages import Fill, OrderStatus, OrderUpdate, Position
 from runtime.settings import load_settings
-from support import Recorder
+from support import Recorder, run_to_end
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 ORCL_SETTINGS = """
 [runtime]
@@ -51,21 +56,23 @@ quantity = 100
 """
 
 
-def _run_to_end(settings_path: Path, recorder: Recorder) -> Runtime:
-    runtime = Runtime(load_settings(settings_path), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(timeout=120), "the feed did not finish the file"
-    return runtime
+@pytest.fixture(scope="module")
+def orcl_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunSummary, Recorder]:
+    """One lockstep replay of ORCL 1995-2014 through the whole runtime, shared by
+    the tests that only read its results."""
+    if not DATA.is_dir():
+        pytest.skip(f"../shared/data is absent (looked in {DATA}); real market data needed")
+    path = tmp_path_factory.mktemp("orcl") / "settings.toml"
+    path.write_text(ORCL_SETTINGS.format(data=DATA), encoding="utf-8")
+    return run_to_end(path, timeout_s=120)
 
 
 def test_sma_strategy_trades_orcl_and_books_equal_what_fills_imply(
-    data_dir: Path, write_settings: Callable[[str], Path]
+    orcl_run: tuple[RunSummary, Recorder],
 ) -> None:
-    recorder = Recorder()
-    runtime = _run_to_end(write_settings(ORCL_SETTINGS.format(data=data_dir)), recorder)
-    summary = runtime.stop()
+    summary, recorder = orcl_run
 
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    fills = recorder.of(Fill)
     assert summary.bars == 5036
     assert len(fills) >= 20, "the SMA crossover should trade many times over 20 years"
     assert all(f.strategy_id == "sma" and f.symbol == "ORCL" for f in fills)
@@ -112,17 +119,13 @@ def _expected_crossover_trades(closes: list[float], fast: int, slow: int) -> lis
 
 
 def test_orders_fill_at_the_next_bar_open_after_the_signal_in_lockstep(
-    data_dir: Path, write_settings: Callable[[str], Path]
+    orcl_run: tuple[RunSummary, Recorder],
 ) -> None:
-    from runtime.marketdata import load_csv
-
-    bars = [b for b in load_csv(data_dir / "orcl-1995-2014.txt", symbol="ORCL")]
+    bars = load_csv(DATA / "orcl-1995-2014.txt", symbol="ORCL")
     index_of = {b.ts_event: i for i, b in enumerate(bars)}
     expected = _expected_crossover_trades([b.close for b in bars], 10, 30)
-    recorder = Recorder()
-    runtime = _run_to_end(write_settings(ORCL_SETTINGS.format(data=data_dir)), recorder)
-    runtime.stop()
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    _, recorder = orcl_run
+    fills = recorder.of(Fill)
     actual = [(index_of[f.ts_event], f.side.sign) for f in fills]
     assert actual == expected
     for fill in fills:
@@ -130,12 +133,10 @@ def test_orders_fill_at_the_next_bar_open_after_the_signal_in_lockstep(
 
 
 def test_every_order_ends_accepted_then_filled_and_positions_are_published(
-    data_dir: Path, write_settings: Callable[[str], Path]
+    orcl_run: tuple[RunSummary, Recorder],
 ) -> None:
-    recorder = Recorder()
-    runtime = _run_to_end(write_settings(ORCL_SETTINGS.format(data=data_dir)), recorder)
-    runtime.stop()
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    _, recorder = orcl_run
+    updates = recorder.of(OrderUpdate)
     by_order: dict[str, list[OrderStatus]] = {}
     for update in updates:
         by_order.setdefault(update.client_order_id, []).append(update.status)
@@ -151,8 +152,9 @@ def test_no_actor_thread_is_left_running_after_stop(
     data_dir: Path, write_settings: Callable[[str], Path]
 ) -> None:
     before = {t.ident for t in threading.enumerate()}
-    recorder = Recorder()
-    runtime = _run_to_end(write_settings(ORCL_SETTINGS.format(data=data_dir)), recorder)
+    runtime = Runtime(load_settings(write_settings(ORCL_SETTINGS.format(data=data_dir))))
+    runtime.start()
+    assert runtime.finished.wait(120), "the feed did not finish the file"
     during = [t for t in threading.enumerate() if t.ident not in before]
     assert len(during) >= 7, "supervisor, events, portfolio, engine, risk, strategy, feed"
     summary = runtime.stop()

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.boot import Runtime
 from runtime.messages import Fill, OrderStatus, OrderUpdate, RejectReason
-from runtime.settings import load_settings
-from support import Recorder
+from support import run_to_end
 
 
 def test_working_limit_orders_are_cancelled_with_reason_shutdown(
@@ -30,12 +28,8 @@ symbols = ["AAA"]
 [strategies.params]
 limit_offset = 50.0
 """
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    summary = runtime.stop()
-    updates = [u for u in recorder.of(OrderUpdate) if isinstance(u, OrderUpdate)]
+    summary, recorder = run_to_end(write_settings(text))
+    updates = recorder.of(OrderUpdate)
     cancelled = [u for u in updates if u.status is OrderStatus.CANCELLED]
     assert len(cancelled) == 15
     assert all(u.reason is RejectReason.SHUTDOWN for u in cancelled)
@@ -66,12 +60,8 @@ class = "support:BuyOnTick"
 symbols = ["FUT"]
 """
     ticks = load_csv(data_dir / "ticksample.csv", symbol="FUT", kind=DataKind.TICKS)
-    recorder = Recorder()
-    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
-    runtime.start()
-    assert runtime.finished.wait(30)
-    summary = runtime.stop()
-    fills = [f for f in recorder.of(Fill) if isinstance(f, Fill)]
+    summary, recorder = run_to_end(write_settings(text))
+    fills = recorder.of(Fill)
     assert summary.ticks == len(ticks) == 135
     assert len(fills) == 134, "every tick but the last is followed by one that fills it"
     prices = [t.price for t in ticks]
