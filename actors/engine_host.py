@@ -25,10 +25,11 @@ from runtime.messages import (
     Flush,
     GetSnapshot,
     Order,
+    OrderStatus,
     OrderUpdate,
     Tick,
 )
-from runtime.names import EVENTS, PORTFOLIO, strategy_actor
+from runtime.names import EVENTS, PORTFOLIO, ActorKind, strategy_actor
 
 __all__ = ["EngineHost", "EngineStats"]
 
@@ -45,18 +46,21 @@ class EngineStats:
     """Fills reported."""
     working_orders: tuple[str, ...]
     """Client order ids still working at the adapter."""
+    rejected_by_strategy: tuple[tuple[str, int], ...]
+    """(strategy id, orders this engine rejected), sorted by id."""
 
 
 class EngineHost(LeanActor):
     """Hosts one :class:`~actors.brokers.base.BrokerAdapter`."""
 
-    kind = "engine"
+    kind = ActorKind.ENGINE
 
     def __init__(self, *, name: str, directory: Directory, adapter: BrokerAdapter) -> None:
         super().__init__(name=name, directory=directory)
         self.adapter = adapter
         self._orders = 0
         self._fills = 0
+        self._rejected: dict[str, int] = {}
 
     def setup(self) -> None:
         self.adapter.bind(self.actor_ref.tell)
@@ -86,6 +90,7 @@ class EngineHost(LeanActor):
                 orders=self._orders,
                 fills=self._fills,
                 working_orders=self.adapter.working_orders(),
+                rejected_by_strategy=tuple(sorted(self._rejected.items())),
             )
         elif kind is not Flush:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
@@ -98,4 +103,6 @@ class EngineHost(LeanActor):
             if type(event) is Fill:
                 self._fills += 1
                 tell(PORTFOLIO, event)
+            elif isinstance(event, OrderUpdate) and event.status is OrderStatus.REJECTED:
+                self._rejected[event.strategy_id] = self._rejected.get(event.strategy_id, 0) + 1
             tell(EVENTS, event)

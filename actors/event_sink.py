@@ -34,6 +34,7 @@ from runtime.messages import (
     StrategyStarted,
     StrategyStopped,
 )
+from runtime.names import ActorKind
 
 __all__ = ["EventListener", "EventSink", "EventStats", "describe", "event_level"]
 
@@ -117,7 +118,7 @@ def describe(event: Message) -> str:
 class EventSink(LeanActor):
     """Logs, counts and fans out every published event."""
 
-    kind = "events"
+    kind = ActorKind.EVENTS
 
     def __init__(
         self,

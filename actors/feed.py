@@ -43,7 +43,7 @@ from runtime.messages import (
     Tick,
     next_id,
 )
-from runtime.names import EVENTS
+from runtime.names import EVENTS, ActorKind
 
 __all__ = ["FeedActor"]
 
@@ -65,7 +65,7 @@ _PUMP = _Pump()
 class FeedActor(LeanActor):
     """Replays a market-data iterator to subscribers."""
 
-    kind = "feed"
+    kind = ActorKind.FEED
 
     def __init__(
         self,
@@ -171,7 +171,11 @@ class FeedActor(LeanActor):
         observers: tuple[_Ref, ...],
         strategies: tuple[_Ref, ...],
     ) -> None:
-        self._wait_all([self._ask(ref, event) for ref in engines])
+        # Data is told, never asked: an exception while handling a tell fails the
+        # actor and reaches the supervisor; one in an ask would come back here.
+        for ref in engines:
+            self._tell(ref, event)
+        self._wait_all([self._ask(ref, Flush()) for ref in engines])
         for ref in observers:
             self._tell(ref, event)
         for ref in strategies:

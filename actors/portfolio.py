@@ -14,7 +14,7 @@ from runtime.actor import LeanActor
 from runtime.directory import Directory
 from runtime.ledger import Ledger, StrategyAccount
 from runtime.messages import Bar, Fill, Flush, GetSnapshot, Tick
-from runtime.names import EVENTS
+from runtime.names import EVENTS, ActorKind
 
 __all__ = ["PortfolioActor", "PortfolioSnapshot"]
 
@@ -36,7 +36,7 @@ class PortfolioSnapshot:
 class PortfolioActor(LeanActor):
     """Keeps the books."""
 
-    kind = "portfolio"
+    kind = ActorKind.PORTFOLIO
 
     def __init__(self, *, name: str, directory: Directory, ledger: Ledger) -> None:
         super().__init__(name=name, directory=directory)

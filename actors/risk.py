@@ -39,7 +39,7 @@ from runtime.messages import (
     RejectReason,
     next_id,
 )
-from runtime.names import EVENTS, strategy_actor
+from runtime.names import EVENTS, ActorKind, strategy_actor
 
 __all__ = ["RiskActor", "RiskStats", "check_intent"]
 
@@ -54,6 +54,8 @@ class RiskStats:
     """Intents refused."""
     engine: str
     """Directory name of the engine orders are routed to."""
+    by_strategy: tuple[tuple[str, int, int], ...]
+    """(strategy id, intents received, intents refused), sorted by id."""
 
 
 def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason, str] | None:
@@ -84,7 +86,7 @@ def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason,
 class RiskActor(LeanActor):
     """Pre-trade risk checks between the strategies and the engines."""
 
-    kind = "risk"
+    kind = ActorKind.RISK
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class RiskActor(LeanActor):
         self._engine = engine
         self._accepted = 0
         self._rejected = 0
+        self._intents: dict[str, list[int]] = {}
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
@@ -109,12 +112,19 @@ class RiskActor(LeanActor):
         elif kind is CancelOrder:
             self.directory.tell(self._engine, message)
         elif kind is GetSnapshot:
-            return RiskStats(accepted=self._accepted, rejected=self._rejected, engine=self._engine)
+            return RiskStats(
+                accepted=self._accepted,
+                rejected=self._rejected,
+                engine=self._engine,
+                by_strategy=tuple(sorted((s, n, r) for s, (n, r) in self._intents.items())),
+            )
         elif kind is not Flush:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
 
     def _on_intent(self, intent: OrderIntent) -> None:
+        counts = self._intents.setdefault(intent.strategy_id, [0, 0])
+        counts[0] += 1
         limits = self._overrides.get(intent.strategy_id, self._limits)
         breach = check_intent(intent, limits)
         if breach is None:
@@ -139,6 +149,7 @@ class RiskActor(LeanActor):
                 return
             breach = (RejectReason.NO_ENGINE, f"engine {self._engine!r} is not running")
         self._rejected += 1
+        counts[1] += 1
         self._reject(intent, *breach)
 
     def _reject(self, intent: OrderIntent, reason: RejectReason, text: str) -> None:

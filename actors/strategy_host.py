@@ -36,10 +36,13 @@ from runtime.messages import (
     TimeInForce,
     next_id,
 )
-from runtime.names import EVENTS, RISK
+from runtime.names import EVENTS, RISK, ActorKind
 from strategies.base import Strategy
 
 __all__ = ["StrategyHost", "StrategyStats"]
+
+_FLAT = 1e-9
+"""A position smaller than this is flat (float residue of fractional fills)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +113,7 @@ class _Context:
 class StrategyHost(LeanActor):
     """Runs one :class:`~strategies.base.Strategy`; one actor per strategy."""
 
-    kind = "strategy"
+    kind = ActorKind.STRATEGY
 
     def __init__(
         self,
@@ -185,9 +188,8 @@ class StrategyHost(LeanActor):
             strategy.on_order(message)
         elif type(message) is Fill:
             self._fills += 1
-            self.positions[message.symbol] = (
-                self.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
-            )
+            held = self.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
+            self.positions[message.symbol] = 0.0 if abs(held) < _FLAT else held
             strategy.on_fill(message)
         elif type(message) is Tick:
             self._ticks += 1

@@ -10,18 +10,20 @@ pykka's failure rules, which this supervisor is built on:
   ``on_failure``; :class:`~runtime.actor.LeanActor` reports it here as
   ``ActorFailed``;
 - the same exception while handling an ``ask`` goes back to the caller and
-  the actor lives on;
+  the actor lives on (so data and orders are *told*; asks are kept for
+  control messages such as ``Flush`` and ``GetSnapshot``);
 - an exception in ``on_start`` stops the actor without ``on_failure``;
   ``LeanActor.on_start`` reports it before re-raising;
 - a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``) would make pykka
-  stop every actor; ``LeanActor`` turns it into ``ActorCrashed`` so only that
-  actor fails.
+  stop every actor; ``LeanActor`` turns it into ``ActorCrashError`` so only
+  that actor fails.
 
-In this version a failed child is reported (log and ``ActorFailed`` event)
-and stays stopped. A failed strategy stops alone. Any other failed child (feed,
-risk, engine, portfolio, event sink) is escalated through ``on_escalate``: the
-runtime cannot trade correctly without it, so it is stopped in order. Restart
-policies, quarantine and engine failover build on the same report.
+In this version a failed child is reported (log and ``ActorFailed`` event),
+removed from the directory and stays stopped. A failed strategy stops alone.
+A failed core actor (feed, risk, engine, portfolio, event sink) is escalated
+through ``on_escalate``: the runtime cannot trade correctly without it, so it
+is stopped in order. Restart policies, quarantine and engine failover build
+on the same report.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from runtime.actor import LeanActor
+from runtime.actor import LeanActor, actor_thread
 from runtime.directory import Directory
+from runtime.errors import StartupError
 from runtime.messages import (
     ActorFailed,
     ActorStarted,
@@ -44,18 +47,13 @@ from runtime.messages import (
     Flush,
     GetSnapshot,
     Handshake,
+    StartChildren,
+    StopChildren,
     next_id,
 )
-from runtime.names import EVENTS
+from runtime.names import EVENTS, ActorKind
 
-__all__ = [
-    "ChildSpec",
-    "ChildStatus",
-    "StartChildren",
-    "StartupError",
-    "StopChildren",
-    "Supervisor",
-]
+__all__ = ["ChildSpec", "ChildStatus", "Supervisor"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,8 +62,8 @@ class ChildSpec:
 
     name: str
     """Stable directory name."""
-    kind: str
-    """Actor kind, for events and status."""
+    kind: ActorKind
+    """Actor kind: decides what its failure means."""
     start: Callable[[], pykka.ActorRef[Any]]
     """Starts the actor and returns its reference."""
 
@@ -76,7 +74,7 @@ class ChildStatus:
 
     name: str
     """Stable directory name."""
-    kind: str
+    kind: ActorKind
     """Actor kind."""
     alive: bool
     """Whether it is processing messages."""
@@ -84,23 +82,6 @@ class ChildStatus:
     """Failures reported since start."""
     last_error: str
     """The last failure, empty if none."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartChildren:
-    """Asked of the supervisor: start every child in order."""
-
-
-@dataclass(frozen=True, slots=True)
-class StopChildren:
-    """Asked of the supervisor: stop every child in reverse order."""
-
-    timeout_s: float
-    """How long to wait for each child."""
-
-
-class StartupError(RuntimeError):
-    """A child failed to start; the ones already started were stopped."""
 
 
 @dataclass(slots=True)
@@ -115,7 +96,7 @@ class _Child:
 class Supervisor(LeanActor):
     """Starts, watches and stops the runtime's actors."""
 
-    kind = "supervisor"
+    kind = ActorKind.SUPERVISOR
 
     def __init__(
         self,
@@ -128,9 +109,10 @@ class Supervisor(LeanActor):
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._specs = tuple(children)
-        self._on_escalate = on_escalate
         self._children: dict[str, _Child] = {}
+        self._stopped: dict[str, _Child] = {}
         self._start_timeout_s = start_timeout_s
+        self._on_escalate = on_escalate
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ActorFailed):
@@ -138,7 +120,7 @@ class Supervisor(LeanActor):
         elif isinstance(message, StartChildren):
             self._start_all()
         elif isinstance(message, StopChildren):
-            return self._stop_all(message.timeout_s)
+            return self._stop_some(message.timeout_s, message.names)
         elif isinstance(message, GetSnapshot):
             return self.status()
         elif not isinstance(message, Flush):
@@ -146,7 +128,8 @@ class Supervisor(LeanActor):
         return None
 
     def status(self) -> tuple[ChildStatus, ...]:
-        """Every child, in start order."""
+        """Every child ever started, in start order."""
+        children = {**self._stopped, **self._children}
         return tuple(
             ChildStatus(
                 name=c.spec.name,
@@ -155,7 +138,7 @@ class Supervisor(LeanActor):
                 failures=c.failures,
                 last_error=c.last_error,
             )
-            for c in self._children.values()
+            for c in sorted(children.values(), key=lambda c: self._specs.index(c.spec))
         )
 
     def _publish(self, event: object) -> None:
@@ -165,14 +148,20 @@ class Supervisor(LeanActor):
         for spec in self._specs:
             ref = spec.start()
             try:
-                thread: threading.Thread = ref.ask(
-                    Handshake(), block=True, timeout=self._start_timeout_s
-                )
+                ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
+            except pykka.Timeout:
+                stuck = self._abandon(ref)
+                self._stop_some(self._start_timeout_s, None)
+                raise StartupError(
+                    f"{spec.name} ({spec.kind}) did not finish starting within "
+                    f"{self._start_timeout_s:g}s" + (" and did not stop" if stuck else "")
+                ) from None
             except Exception as exc:
-                self._stop_all(self._start_timeout_s)
+                self._abandon(ref)
+                self._stop_some(self._start_timeout_s, None)
                 raise StartupError(f"{spec.name} ({spec.kind}) failed to start: {exc}") from exc
             self.directory.register(spec.name, ref)
-            self._children[spec.name] = _Child(spec=spec, ref=ref, thread=thread)
+            self._children[spec.name] = _Child(spec=spec, ref=ref, thread=actor_thread(ref))
             now = time.time_ns()
             self._publish(
                 ActorStarted(
@@ -180,11 +169,23 @@ class Supervisor(LeanActor):
                 )
             )
 
-    def _stop_all(self, timeout_s: float) -> tuple[str, ...]:
+    def _abandon(self, ref: pykka.ActorRef[Any]) -> bool:
+        """Stop an actor that failed its start; True if its thread is still running."""
+        thread = actor_thread(ref)
+        ref.stop(block=False)
+        if thread is None:
+            return False
+        thread.join(self._start_timeout_s)
+        return thread.is_alive()
+
+    def _stop_some(self, timeout_s: float, names: tuple[str, ...] | None) -> tuple[str, ...]:
         """Stop children in reverse start order; return names whose thread did not end."""
         stuck = []
         for name in reversed(list(self._children)):
+            if names is not None and name not in names:
+                continue
             child = self._children.pop(name)
+            self._stopped[name] = child
             now = time.time_ns()
             self._publish(
                 ActorStopped(
@@ -204,9 +205,12 @@ class Supervisor(LeanActor):
 
     def _on_failed(self, event: ActorFailed) -> None:
         child = self._children.get(event.name)
-        if child is not None:
-            child.failures += 1
-            child.last_error = event.error
         self._publish(event)
-        if event.kind != "strategy" and self._on_escalate is not None:
+        if child is None:
+            return
+        child.failures += 1
+        child.last_error = event.error
+        if not child.ref.is_alive():
+            self.directory.unregister(event.name)
+        if child.spec.kind.is_core and self._on_escalate is not None:
             self._on_escalate(event)

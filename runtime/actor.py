@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -30,15 +31,22 @@ from loguru import logger
 from runtime.directory import Directory
 from runtime.errors import ActorCrashError
 from runtime.messages import ActorFailed, Handshake, next_id
-from runtime.names import SUPERVISOR
+from runtime.names import SUPERVISOR, ActorKind
 
-__all__ = ["LeanActor"]
+__all__ = ["LeanActor", "actor_thread"]
+
+_THREADS: weakref.WeakValueDictionary[str, threading.Thread] = weakref.WeakValueDictionary()
+
+
+def actor_thread(ref: pykka.ActorRef[Any]) -> threading.Thread | None:
+    """The thread running the actor behind ``ref`` (None once it is gone)."""
+    return _THREADS.get(ref.actor_urn)
 
 
 class LeanActor(pykka.ThreadingActor):
     """A named actor with a lean inbox that reports its failures."""
 
-    kind: ClassVar[str] = "actor"
+    kind: ClassVar[ActorKind]
     """The actor's kind, as shown in events and status views."""
 
     def __init__(self, *, name: str, directory: Directory) -> None:
@@ -55,6 +63,7 @@ class LeanActor(pykka.ThreadingActor):
         self.thread = threading.Thread(
             target=self._actor_loop, name=f"tradepit-{self.name}", daemon=False
         )
+        _THREADS[self.actor_urn] = self.thread
         self.thread.start()
 
     def _handle_receive(self, message: Any) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import pykka
@@ -30,10 +30,10 @@ from actors.brokers.paper import PaperAdapter
 from actors.engine_host import EngineHost
 from actors.event_sink import EventListener, EventSink
 from actors.feed import FeedActor
-from actors.portfolio import PortfolioActor, PortfolioSnapshot
+from actors.portfolio import PortfolioActor
 from actors.risk import RiskActor
-from actors.strategy_host import StrategyHost, StrategyStats
-from actors.supervisor import ChildSpec, StartChildren, StopChildren, Supervisor
+from actors.strategy_host import StrategyHost
+from actors.supervisor import ChildSpec, Supervisor
 from runtime.config import EngineConfig, Settings
 from runtime.directory import Directory
 from runtime.ids import ClientOrderIds, run_tag
@@ -49,31 +49,27 @@ from runtime.messages import (
     RejectReason,
     RuntimeState,
     RuntimeStateChanged,
+    StartChildren,
     StartFeed,
+    StopChildren,
     StopFeed,
     Subscribe,
     Tick,
     next_id,
 )
-from runtime.names import EVENTS, FEED, PORTFOLIO, RISK, SUPERVISOR, engine_actor, strategy_actor
+from runtime.names import (
+    EVENTS,
+    FEED,
+    PORTFOLIO,
+    RISK,
+    SUPERVISOR,
+    ActorKind,
+    engine_actor,
+    strategy_actor,
+)
+from runtime.summary import RunSummary, summarize
 
-__all__ = ["RunSummary", "Runtime"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
-    """What a run did, read just before the actors stopped."""
-
-    portfolio: PortfolioSnapshot
-    """Cash, equity and per-strategy books."""
-    strategies: tuple[StrategyStats, ...]
-    """Per-strategy counters, in settings order."""
-    bars: int
-    """Bars the feed published."""
-    ticks: int
-    """Ticks the feed published."""
-    stuck_threads: tuple[str, ...]
-    """Actors whose thread did not end in time (empty on a clean stop)."""
+__all__ = ["Runtime"]
 
 
 def _make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
@@ -125,7 +121,7 @@ class Runtime:
         specs = [
             ChildSpec(
                 name=EVENTS,
-                kind="events",
+                kind=ActorKind.EVENTS,
                 start=lambda: EventSink.start(
                     name=EVENTS,
                     directory=d,
@@ -135,7 +131,7 @@ class Runtime:
             ),
             ChildSpec(
                 name=PORTFOLIO,
-                kind="portfolio",
+                kind=ActorKind.PORTFOLIO,
                 start=lambda: PortfolioActor.start(
                     name=PORTFOLIO,
                     directory=d,
@@ -150,7 +146,7 @@ class Runtime:
             specs.append(
                 ChildSpec(
                     name=name,
-                    kind="engine",
+                    kind=ActorKind.ENGINE,
                     start=lambda n=name, a=adapter: EngineHost.start(  # type: ignore[misc]
                         name=n, directory=d, adapter=a
                     ),
@@ -162,7 +158,7 @@ class Runtime:
         specs.append(
             ChildSpec(
                 name=RISK,
-                kind="risk",
+                kind=ActorKind.RISK,
                 start=lambda: RiskActor.start(
                     name=RISK, directory=d, limits=s.risk, overrides=overrides, engine=primary
                 ),
@@ -170,15 +166,15 @@ class Runtime:
         )
         for strategy in s.strategies:
             name = strategy_actor(strategy.id)
+            # Made once per run, outside the start function, so that a restarted
+            # host continues the same sequence and never reuses an order id.
+            ids = ClientOrderIds(self._run, strategy.id)
             specs.append(
                 ChildSpec(
                     name=name,
-                    kind="strategy",
-                    start=lambda n=name, c=strategy: StrategyHost.start(  # type: ignore[misc]
-                        name=n,
-                        directory=d,
-                        config=c,
-                        order_ids=ClientOrderIds(self._run, c.id),
+                    kind=ActorKind.STRATEGY,
+                    start=lambda n=name, c=strategy, i=ids: StrategyHost.start(  # type: ignore[misc]
+                        name=n, directory=d, config=c, order_ids=i
                     ),
                 )
             )
@@ -187,7 +183,7 @@ class Runtime:
         specs.append(
             ChildSpec(
                 name=FEED,
-                kind="feed",
+                kind=ActorKind.FEED,
                 start=lambda: FeedActor.start(
                     name=FEED,
                     directory=d,
@@ -247,7 +243,7 @@ class Runtime:
         except Exception:
             self._stop_supervisor(timeout)
             raise
-        self._move(RuntimeState.RUNNING, f"started run {self._run}")
+        self._move(RuntimeState.RUNNING, f"{self.settings.runtime.name} started run {self._run}")
         self.directory.tell(FEED, StartFeed())
 
     def inject(self, event: Bar | Tick) -> None:
@@ -273,59 +269,73 @@ class Runtime:
             except pykka.Timeout:
                 logger.error("{} did not settle within {}s", name, timeout)
 
+    def _ask_or_none(self, name: str, message: object) -> Any:
+        """Ask ``name``; None (logged) when it is gone, failed or does not answer."""
+        try:
+            return self.ask(name, message)
+        except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
+            logger.error("{} did not answer {}: {!r}", name, type(message).__name__, exc)
+            return None
+
     def stop(self) -> RunSummary:
-        """Shut down in order and return the run's summary. Safe to call twice."""
+        """Shut down in order and return the run's summary. Safe to call twice.
+
+        Whatever fails along the way (an actor dead or hung), the remaining
+        steps still run and every actor is stopped.
+        """
         if self._summary is not None:
             return self._summary
         if self._supervisor is None:
             raise RuntimeError("runtime was not started")
         timeout = self.settings.runtime.shutdown_timeout_s
+        strategies = tuple(strategy_actor(c.id) for c in self.settings.strategies)
+        engines = tuple(engine_actor(e.name) for e in self.settings.engines)
+        stuck: tuple[str, ...] = ()
+        summary: RunSummary | None = None
         self._move(RuntimeState.STOPPING, "stop requested")
-        bars = ticks = 0
         try:
-            bars, ticks = self.directory.ask(FEED, StopFeed(), timeout=timeout)
-        except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
-            logger.error("feed did not stop cleanly: {!r}", exc)
-        self.settle()
-        if self.settings.execution.cancel_on_shutdown:
-            for engine in self.settings.engines:
-                try:
-                    self.directory.ask(
-                        engine_actor(engine.name),
-                        CancelAll(RejectReason.SHUTDOWN, "runtime shutting down"),
-                        timeout=timeout,
-                    )
-                except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
-                    logger.error("engine {} did not cancel its orders: {!r}", engine.name, exc)
+            published = self._ask_or_none(FEED, StopFeed())
+            bars, ticks = published if published is not None else (0, 0)
             self.settle()
-        stats = []
-        for config in self.settings.strategies:
-            try:
-                stats.append(self.ask(strategy_actor(config.id), GetSnapshot()))
-            except (LookupError, pykka.ActorDeadError, pykka.Timeout):
-                stats.append(
-                    StrategyStats(
-                        strategy_id=config.id,
-                        orders=0,
-                        rejected=0,
-                        fills=0,
-                        bars=0,
-                        ticks=0,
-                        positions=(),
-                        open_orders=(),
-                    )
-                )
-        portfolio = self.ask(PORTFOLIO, GetSnapshot())
-        self._move(RuntimeState.STOPPED, "all actors stopping")
-        stuck = self._stop_supervisor(timeout)
-        self._summary = RunSummary(
-            portfolio=portfolio,
-            strategies=tuple(stats),
-            bars=bars,
-            ticks=ticks,
-            stuck_threads=stuck,
-        )
+            # Strategies stop first: their on_stop may still send orders, and no
+            # order may enter once the engines have cancelled what is working.
+            stuck += self._stop_children(strategies, timeout)
+            self.settle()
+            if self.settings.execution.cancel_on_shutdown:
+                cancel = CancelAll(RejectReason.SHUTDOWN, "runtime shutting down")
+                for engine in engines:
+                    self._ask_or_none(engine, cancel)
+                self.settle()
+            summary = summarize(
+                strategy_ids=[c.id for c in self.settings.strategies],
+                risk=self._ask_or_none(RISK, GetSnapshot()),
+                engines=[e for e in (self._ask_or_none(n, GetSnapshot()) for n in engines) if e],
+                portfolio=self._ask_or_none(PORTFOLIO, GetSnapshot()),
+                children=self._ask_or_none(SUPERVISOR, GetSnapshot()) or (),
+                bars=bars,
+                ticks=ticks,
+                stuck_threads=(),
+            )
+            self._move(RuntimeState.STOPPED, "all actors stopping")
+        finally:
+            stuck += self._stop_supervisor(timeout)
+        self._summary = replace(summary, stuck_threads=stuck)
         return self._summary
+
+    def _stop_children(self, names: tuple[str, ...], timeout: float) -> tuple[str, ...]:
+        """Stop some children now (reverse start order); names whose thread hangs."""
+        if not names or self._supervisor is None:
+            return ()
+        try:
+            stuck: tuple[str, ...] = self._supervisor.ask(
+                StopChildren(timeout_s=timeout, names=names),
+                block=True,
+                timeout=timeout * (len(names) + 1),
+            )
+        except pykka.Timeout:
+            logger.error("the supervisor did not stop {} in time", ", ".join(names))
+            return names
+        return stuck
 
     def _stop_supervisor(self, timeout: float) -> tuple[str, ...]:
         ref = self._supervisor
@@ -336,6 +346,8 @@ class Runtime:
                 StopChildren(timeout_s=timeout), block=True, timeout=timeout * 20
             )
             stuck = stopped
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            logger.error("the supervisor did not stop its children: {!r}", exc)
         finally:
             self.directory.unregister(SUPERVISOR)
             ref.stop(block=True, timeout=timeout)

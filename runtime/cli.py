@@ -12,6 +12,7 @@ A settings problem exits 2 with one line naming the file, key and expectation.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,10 +21,9 @@ from types import FrameType
 
 from loguru import logger
 
-from actors.supervisor import StartupError
 from runtime.boot import Runtime
 from runtime.config import FeedSource
-from runtime.errors import DataError, SettingsError
+from runtime.errors import DataError, SettingsError, StartupError
 from runtime.logs import configure_logging
 from runtime.marketdata import market_data
 from runtime.settings import load_settings
@@ -87,8 +87,13 @@ def _run(path: str, duration: float | None) -> int:
         logger.error("stopped because {}", runtime.fatal)
         return EXIT_FAILURE
     if summary.stuck_threads:
+        # A thread stuck in user code cannot be stopped from Python, and the
+        # interpreter would wait for it forever at exit: leave now, loudly.
         logger.error("some actor threads did not stop: {}", ", ".join(summary.stuck_threads))
-        return EXIT_FAILURE
+        logger.complete()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_FAILURE)
     return EXIT_OK
 
 

@@ -68,11 +68,9 @@ class RuntimeConfig:
     """``[runtime]``: process-wide settings."""
 
     name: str = "tradepit"
-    """Name of this runtime in logs and events."""
+    """Name of this runtime, shown in the log when it starts."""
     log_level: str = "INFO"
     """loguru level: TRACE, DEBUG, INFO, SUCCESS, WARNING, ERROR."""
-    data_dir: Path = Path("var")
-    """Folder for runtime files (journal, reports)."""
     shutdown_timeout_s: float = 10.0
     """How long a graceful shutdown waits for each step before moving on."""
 
@@ -243,7 +241,8 @@ class StrategyConfig:
     params: Any
     """An instance of the class's ``Params``, validated."""
     risk: RiskConfig | None = None
-    """Per-strategy limits; each non-zero one overrides the global one."""
+    """Per-strategy limits: each limit set in ``[strategies.risk]`` replaces the
+    global one for this strategy (0 lifts it); unset ones keep the global value."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

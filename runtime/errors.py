@@ -7,6 +7,7 @@ Hierarchy::
     ├── DataError          a market-data file is missing, malformed or ambiguous
     ├── CodecError         bytes that are not a valid encoded message
     ├── OrderError         an order request is malformed (raised to strategy code)
+    ├── StartupError       an actor failed to start; those already started were stopped
     └── ActorCrashError       a BaseException escaped an actor; wrapped so that it
                            stops only that actor, never the whole runtime
 """
@@ -19,6 +20,7 @@ __all__ = [
     "DataError",
     "OrderError",
     "SettingsError",
+    "StartupError",
     "TradepitError",
 ]
 
@@ -48,6 +50,10 @@ class CodecError(TradepitError):
 
 class OrderError(TradepitError):
     """An order request that cannot be valid (raised inside strategy code)."""
+
+
+class StartupError(TradepitError):
+    """An actor failed to start; the runtime stopped the ones already started."""
 
 
 class ActorCrashError(TradepitError):

@@ -267,7 +267,7 @@ class MatchingEngine:
             if available >= remaining:
                 take = remaining
             elif w.integral:
-                take = float(math.floor(available))
+                take = float(math.floor(available + 1e-9))  # 0.29 * 100 is 28.999...96
             else:
                 take = available if remaining - available > _DUST * quantity else remaining
                 if take <= _DUST * quantity:

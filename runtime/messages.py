@@ -46,7 +46,9 @@ __all__ = [
     "RuntimeState",
     "RuntimeStateChanged",
     "Side",
+    "StartChildren",
     "StartFeed",
+    "StopChildren",
     "StopFeed",
     "StrategyStarted",
     "StrategyStopped",
@@ -610,6 +612,24 @@ class CancelAll:
 @dataclass(frozen=True, slots=True)
 class GetSnapshot:
     """Asked of an actor: answered with its kind-specific frozen snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartChildren:
+    """Asked of the supervisor: start every child in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopChildren:
+    """Asked of the supervisor: stop children in reverse start order.
+
+    Answered with the names of those whose thread did not end in time.
+    """
+
+    timeout_s: float
+    """How long to wait for each child."""
+    names: tuple[str, ...] | None = None
+    """Only these children; None stops every child."""
 
 
 @dataclass(frozen=True, slots=True)

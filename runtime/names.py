@@ -1,6 +1,8 @@
-"""Directory names of the runtime's actors: the one place they are spelled."""
+"""Directory names and kinds of the runtime's actors: the one place they are spelled."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 __all__ = [
     "EVENTS",
@@ -8,9 +10,28 @@ __all__ = [
     "PORTFOLIO",
     "RISK",
     "SUPERVISOR",
+    "ActorKind",
     "engine_actor",
     "strategy_actor",
 ]
+
+
+class ActorKind(StrEnum):
+    """What an actor is; decides how the supervisor treats its failure."""
+
+    SUPERVISOR = "supervisor"
+    FEED = "feed"
+    STRATEGY = "strategy"
+    RISK = "risk"
+    ENGINE = "engine"
+    PORTFOLIO = "portfolio"
+    EVENTS = "events"
+
+    @property
+    def is_core(self) -> bool:
+        """True for the actors the runtime cannot trade correctly without."""
+        return self is not ActorKind.STRATEGY
+
 
 SUPERVISOR = "supervisor"
 """The supervisor: parent of all, receives failure reports."""

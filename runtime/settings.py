@@ -97,7 +97,6 @@ def _runtime(t: Table, base_dir: Path) -> RuntimeConfig:
     config = RuntimeConfig(
         name=t.string("name", d.name),
         log_level=t.string("log_level", d.log_level, choices=LOG_LEVELS),
-        data_dir=base_dir / t.string("data_dir", str(d.data_dir)),
         shutdown_timeout_s=t.number("shutdown_timeout_s", d.shutdown_timeout_s, positive=True),
     )
     t.done()

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from runtime.boot import RunSummary, Runtime
+from runtime.boot import Runtime
 from runtime.messages import Bar, Fill, Message, OrderUpdate, Tick, TimeInForce
 from runtime.settings import load_settings
+from runtime.summary import RunSummary
 from strategies.base import Strategy
 
 M = TypeVar("M", bound=Message)
@@ -155,3 +156,48 @@ class DayLimitOnce(Strategy):
         if not self.done:
             self.done = True
             self.buy(bar.symbol, 1, limit=bar.close / 2, time_in_force=TimeInForce.DAY)
+
+
+class SlowToStart(Strategy):
+    """Takes 3 s in on_start (longer than the tests' start-up timeout)."""
+
+    def on_start(self) -> None:
+        threading.Event().wait(3.0)
+
+
+class HangsOnBar(Strategy):
+    """Never returns from its first on_bar (a spinning strategy)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        threading.Event().wait()
+
+
+class FlattenOnStop(Strategy):
+    """Buys 10 on the first bar; on stop, sells whatever it holds."""
+
+    def on_start(self) -> None:
+        self.bought = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.bought:
+            self.bought = True
+            self.buy(bar.symbol, 10)
+
+    def on_stop(self) -> None:
+        held = self.position(self.symbols[0])
+        if held > 0:
+            self.sell(self.symbols[0], held)
+
+
+class BuysThenRaises(Strategy):
+    """Buys 7 on the first bar, raises on the third."""
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.buy(bar.symbol, 7)
+        elif self.count == 3:
+            raise RuntimeError("strategy bug")

@@ -55,8 +55,8 @@ def test_a_feed_failure_mid_run_is_escalated_as_fatal(
     assert rt.fatal is not None
     assert rt.fatal.startswith("core actor feed (feed) failed: DataError: line 11")
     assert reasons == [rt.fatal]
-    (stats,) = summary.strategies
-    assert stats.bars == 10
+    (row,) = summary.strategies
+    assert (row.orders, row.fills) == (10, 9), "ten bars, each order fills on the next"
     assert summary.stuck_threads == ()
 
 

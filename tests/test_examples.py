@@ -50,6 +50,7 @@ def test_example_strategy_runs_and_trades_with_costs(
     assert all(f.slippage > 0 for f in fills)
     assert len(recorder.of(StrategyStarted)) == 1
     assert len(recorder.of(StrategyStopped)) == 1
+    assert summary.portfolio is not None
     (account,) = summary.portfolio.accounts
     assert account.fees == pytest.approx(sum(f.commission for f in fills))
     assert summary.bars == 600

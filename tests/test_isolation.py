@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.supervisor import StartupError
 from runtime.boot import Runtime
+from runtime.errors import StartupError
 from runtime.messages import ActorFailed, Fill
 from runtime.settings import load_settings
 from support import Recorder, run_to_end

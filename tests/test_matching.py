@@ -755,3 +755,11 @@ def test_random_orders_and_bars_keep_the_matching_invariants(
                 and cid not in ended
             ]
     assert engine.working_orders() == tuple(c for c in orders if c not in ended)
+
+
+def test_volume_cap_is_not_shaved_by_float_noise() -> None:
+    # 0.29 * 100 is 28.999999999999996 in binary floating point: the cap is 29.
+    engine = make_engine(max_volume_share=0.29)
+    engine.submit(make_order(quantity=100))
+    (fill,) = fills(engine.on_bar(make_bar(10, 11, 9, 10, volume=100)))
+    assert fill.quantity == 29

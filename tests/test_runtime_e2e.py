@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.boot import RunSummary, Runtime
+from runtime.boot import Runtime
 from runtime.marketdata import load_csv
 from runtime.messages import Fill, OrderStatus, OrderUpdate, Position
 from runtime.settings import load_settings
+from runtime.summary import RunSummary
 from support import Recorder, run_to_end
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -81,6 +82,7 @@ def test_sma_strategy_trades_orcl_and_books_equal_what_fills_imply(
     cash = 100_000.0 - sum(f.side.sign * f.quantity * f.price + f.commission for f in fills)
     fees = sum(f.commission for f in fills)
 
+    assert summary.portfolio is not None
     (account,) = summary.portfolio.accounts
     (position,) = account.positions
     assert position.quantity == quantity
@@ -89,11 +91,24 @@ def test_sma_strategy_trades_orcl_and_books_equal_what_fills_imply(
     (stats,) = summary.strategies
     assert stats.fills == len(fills)
     assert dict(stats.positions).get("ORCL", 0.0) == quantity
-    # Long-only crossover: position alternates 0 -> 100 -> 0.
+    # Long-only crossover: position alternates 0 -> 100 -> 0; each sell closes
+    # the buy before it, so realized P&L is the sum of (sell - buy) x 100.
     running = 0.0
+    realized = 0.0
+    entry = 0.0
     for fill in fills:
         running += fill.side.sign * fill.quantity
         assert running in (0.0, 100.0)
+        if fill.side.sign > 0:
+            entry = fill.price
+        else:
+            realized += (fill.price - entry) * fill.quantity
+    last_close = load_csv(DATA / "orcl-1995-2014.txt", symbol="ORCL")[-1].close
+    unrealized = (last_close - entry) * quantity
+    assert account.realized_pnl == pytest.approx(realized, abs=1e-6)
+    assert account.unrealized_pnl == pytest.approx(unrealized, abs=1e-6)
+    assert summary.portfolio.equity == pytest.approx(cash + quantity * last_close, abs=1e-6)
+    assert stats.realized_pnl == account.realized_pnl
     assert summary.stuck_threads == ()
 
 

@@ -34,8 +34,8 @@ limit_offset = 50.0
     assert len(cancelled) == 15
     assert all(u.reason is RejectReason.SHUTDOWN for u in cancelled)
     assert recorder.of(Fill) == []
-    (stats,) = summary.strategies
-    assert stats.open_orders == ()
+    (row,) = summary.strategies
+    assert (row.orders, row.fills, row.positions) == (15, 0, ())
 
 
 def test_tick_data_fills_at_the_next_tick(
