@@ -3,8 +3,10 @@
 It passes orders, cancels and (for adapters that match locally) market data
 to its adapter, and routes every event the adapter reports: order updates
 and fills to the owning strategy, fills to the portfolio, everything to the
-event sink. Events the adapter learns asynchronously arrive through
-``bind``'s callback as messages, so they are routed in this actor's thread.
+event sink. It publishes each ``Order`` it receives, after handing it to the
+adapter: an ``Order`` on the event stream means the order reached its engine.
+Events the adapter learns asynchronously arrive through ``bind``'s callback as
+messages, so they are routed in this actor's thread.
 """
 
 from __future__ import annotations
@@ -74,7 +76,11 @@ class EngineHost(LeanActor):
             self._route(self.adapter.on_bar(message))
         elif kind is Order:
             self._orders += 1
-            self._route(self.adapter.submit(message))
+            events = self.adapter.submit(message)
+            # Published once the engine has it, so that the event sink's
+            # thread does not compete with the engine on the way to acceptance.
+            self.directory.tell(EVENTS, message)
+            self._route(events)
         elif kind is Tick:
             self._route(self.adapter.on_tick(message))
         elif kind is OrderUpdate or kind is Fill:

@@ -2,7 +2,13 @@
 
 Each event goes to its symbol's subscribers in stage order: execution engines
 first (stage 0, so orders working from earlier bars fill at this bar's
-open), then observers (stage 1: the portfolio), then strategies (stage 2).
+open), then strategies (stage 1), then observers (stage 2: the portfolio's
+marks). Observers get each event when the feed next handles a message (the
+next event, the next pump slice at most 50 ms later, a ``Flush``, a stop):
+bookkeeping never wakes a thread while a strategy is deciding on that event.
+The order of messages an observer receives is unchanged (event t still
+arrives before anything caused by event t+1), so lockstep stays
+deterministic.
 
 Replay modes (``[feed]``):
 
@@ -94,6 +100,7 @@ class FeedActor(LeanActor):
         self._ticks = 0
         self._since_sync = 0
         self._pending: Bar | Tick | None = None
+        self._backlog: list[tuple[tuple[_Ref, ...], Bar | Tick]] = []
         self._wall0 = 0.0
         self._ts0 = 0
         for sub in subscriptions:
@@ -102,6 +109,8 @@ class FeedActor(LeanActor):
     # --- messages -----------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        if self._backlog:
+            self._deliver_backlog()
         if message is _PUMP:
             self._pump()
         elif type(message) is Bar or type(message) is Tick:
@@ -153,31 +162,33 @@ class FeedActor(LeanActor):
             self._bars += 1
         else:
             self._ticks += 1
-        engines, observers, strategies = self._targets(event.symbol)
+        if self._backlog:
+            self._deliver_backlog()
+        engines, strategies, observers = self._targets(event.symbol)
         if self._config.lockstep:
-            self._publish_lockstep(event, engines, observers, strategies)
-            return
-        for group in (engines, observers, strategies):
-            for ref in group:
-                try:
-                    ref.tell(event)
-                except pykka.ActorDeadError:
-                    self._cache_version = -1
+            self._publish_lockstep(event, engines, strategies)
+        else:
+            for group in (engines, strategies):
+                for ref in group:
+                    self._tell(ref, event)
+        if observers:
+            self._backlog.append((observers, event))
+
+    def _deliver_backlog(self) -> None:
+        """Hand observers the events they have not had yet, in order."""
+        backlog, self._backlog = self._backlog, []
+        for observers, event in backlog:
+            for ref in observers:
+                self._tell(ref, event)
 
     def _publish_lockstep(
-        self,
-        event: Bar | Tick,
-        engines: tuple[_Ref, ...],
-        observers: tuple[_Ref, ...],
-        strategies: tuple[_Ref, ...],
+        self, event: Bar | Tick, engines: tuple[_Ref, ...], strategies: tuple[_Ref, ...]
     ) -> None:
         # Data is told, never asked: an exception while handling a tell fails the
         # actor and reaches the supervisor; one in an ask would come back here.
         for ref in engines:
             self._tell(ref, event)
         self._wait_all([self._ask(ref, Flush()) for ref in engines])
-        for ref in observers:
-            self._tell(ref, event)
         for ref in strategies:
             self._tell(ref, event)
         self._wait_all([self._ask(ref, Flush()) for ref in strategies])
@@ -213,6 +224,7 @@ class FeedActor(LeanActor):
 
     def _sync_all(self) -> None:
         """Wait until every subscriber has handled everything sent so far."""
+        self._deliver_backlog()
         futures = []
         seen: set[str] = set()
         for names in self._subs.values():
@@ -269,6 +281,7 @@ class FeedActor(LeanActor):
     def _finish(self) -> None:
         self._running = False
         self._done = True
+        self._deliver_backlog()
         if not self._config.lockstep:
             self._sync_all()
         now = time.time_ns()

@@ -145,7 +145,6 @@ class RiskActor(LeanActor):
             )
             if self.directory.tell(self._engine, order):
                 self._accepted += 1
-                self.directory.tell(EVENTS, order)
                 return
             breach = (RejectReason.NO_ENGINE, f"engine {self._engine!r} is not running")
         self._rejected += 1

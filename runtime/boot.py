@@ -139,7 +139,7 @@ class Runtime:
                 ),
             ),
         ]
-        subscriptions = [Subscribe(PORTFOLIO, ("*",), 1)]
+        subscriptions = [Subscribe(PORTFOLIO, ("*",), 2)]
         for engine in s.engines:
             name = engine_actor(engine.name)
             adapter = _make_adapter(engine, self._clock)
@@ -178,7 +178,7 @@ class Runtime:
                     ),
                 )
             )
-            subscriptions.append(Subscribe(name, strategy.symbols, 2))
+            subscriptions.append(Subscribe(name, strategy.symbols, 1))
         source = self._source if self._source is not None else market_data(s.feed)
         specs.append(
             ChildSpec(
@@ -256,11 +256,17 @@ class Runtime:
         return self.directory.ask(name, message, timeout=self.settings.runtime.shutdown_timeout_s)
 
     def settle(self) -> None:
-        """Wait until everything sent so far went through strategies, risk and engines."""
+        """Wait until everything sent so far has been handled downstream.
+
+        Flushes along the flow: the feed (injected data), strategies, risk,
+        engines, strategies again (the updates and fills engines sent back),
+        then the portfolio and the event sink.
+        """
         timeout = self.settings.runtime.shutdown_timeout_s
-        order = [strategy_actor(c.id) for c in self.settings.strategies]
-        order += [RISK] + [engine_actor(e.name) for e in self.settings.engines]
-        order += [PORTFOLIO, EVENTS]
+        strategies = [strategy_actor(c.id) for c in self.settings.strategies]
+        order = [FEED, *strategies, RISK]
+        order += [engine_actor(e.name) for e in self.settings.engines]
+        order += [*strategies, PORTFOLIO, EVENTS]
         for name in order:
             try:
                 self.directory.ask(name, Flush(), timeout=timeout)

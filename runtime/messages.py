@@ -577,8 +577,8 @@ class Subscribe:
     """Route market data of ``symbols`` (``*`` for all) to the actor ``name``.
 
     ``stage`` orders delivery of each bar: stage 0 (execution engines: they
-    fill working orders at this bar first), then 1 (observers: the
-    portfolio), then 2 (strategies).
+    fill working orders at this bar first), then 1 (strategies), then 2
+    (observers such as the portfolio, whose bookkeeping can wait).
     """
 
     name: str
@@ -586,7 +586,7 @@ class Subscribe:
     symbols: tuple[str, ...]
     """Symbols wanted; ``("*",)`` for every symbol."""
     stage: int
-    """0 engines, 1 observers, 2 strategies."""
+    """0 engines, 1 strategies, 2 observers."""
 
 
 @dataclass(frozen=True, slots=True)

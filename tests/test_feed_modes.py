@@ -100,3 +100,40 @@ symbols = ["AAA"]
     updates = recorder.of(OrderUpdate)
     assert [u.status for u in updates] == [OrderStatus.ACCEPTED, OrderStatus.EXPIRED]
     assert updates[1].ts_event == 1_704_240_000_000_000_000, "2024-01-03T00:00 UTC"
+
+
+def test_observers_get_every_bar_once_the_feed_settles(
+    write_settings: Callable[[str], Path],
+) -> None:
+    from runtime.messages import Bar, GetSnapshot
+    from runtime.names import PORTFOLIO
+
+    text = """
+[runtime]
+log_level = "ERROR"
+[feed.synthetic]
+symbols = ["AAA"]
+[[strategies]]
+id = "once"
+class = "support:BuyOnce"
+symbols = ["AAA"]
+[strategies.params]
+quantity = 10
+"""
+    runtime = Runtime(load_settings(write_settings(text)), source=iter(()))
+    runtime.start()
+    try:
+        for n, (o, c) in enumerate([(100.0, 101.0), (102.0, 104.0), (105.0, 107.5)]):
+            runtime.inject(
+                Bar(id=n, ts_event=n * 60_000_000_000, ts_init=0, symbol="AAA", open=o,
+                    high=max(o, c) + 1, low=min(o, c) - 1, close=c, volume=0.0, interval_s=60)
+            )  # fmt: skip
+            runtime.settle()
+        snapshot = runtime.ask(PORTFOLIO, GetSnapshot())
+    finally:
+        runtime.stop()
+    (position,) = snapshot.total.positions
+    assert position.quantity == 10
+    assert position.avg_price == 102.0, "bought on bar 0, filled at bar 1's open"
+    assert position.mark_price == 107.5, "marked at the last bar's close"
+    assert position.unrealized_pnl == (107.5 - 102.0) * 10
