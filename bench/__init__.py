@@ -1,0 +1,17 @@
+"""tradepit benchmarks: ``python -m bench.run --output BENCHMARKS.md``.
+
+Modules:
+
+- :mod:`bench.latency`: tick-to-order latency of the runtime next to a floor
+  of plain threads and ``queue.SimpleQueue`` doing the same work per hop, in
+  two scenarios: ``signal`` (one order on a quiet runtime; the verdict) and
+  ``every-bar`` (an order and the previous order's fill on every bar);
+- :mod:`bench.fanout`: bar fan-out throughput to 1, 10 and 100 strategies;
+- :mod:`bench.strategies`: the strategies the benchmarks run;
+- :mod:`bench.report`: renders ``BENCHMARKS.md``;
+- :mod:`bench.run`: the command line.
+
+Benchmarks report figures; they assert nothing about behaviour (tests do).
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,297 @@
+"""The latency floor: tradepit's four hops built from plain threads and ``queue.SimpleQueue``.
+
+Each hop does the work of the actor it stands for, with the same message
+classes, and nothing else:
+
+1. feed: receives the bar and puts it on the engine hop's queue first, then
+   on the strategy hop's queue (the runtime's feed publishes to engines,
+   stage 0, before strategies, stage 1);
+2. strategy: counts the bar, sets the market time, keeps the bar's close as
+   the symbol's last price and calls the strategy's ``on_bar`` through
+   :class:`_Context`, which builds the ``OrderIntent`` exactly as
+   :meth:`actors.strategy_host.StrategyHost.send_intent` does (``market_price``
+   included);
+3. risk: :func:`actors.risk.check_intent`, then the ``Order`` built exactly as
+   ``RiskActor._on_intent`` builds it (``ts_event`` is the intent's market
+   time, ``ts_init`` is ``time.time_ns()``);
+4. engine: ``MatchingEngine.on_bar(bar)`` for bars, so orders working from
+   earlier bars fill as they do in the paper engine (the floor has no
+   portfolio or event sink: the fills and updates are counted and dropped),
+   and ``MatchingEngine.submit(order)`` for orders; the ACCEPTED update's
+   ``ts_init`` is the acceptance time. It then wakes the injector.
+
+The floor routes nothing back: the strategy's context sees no fills and no
+order updates, so its positions stay flat (``position()`` is 0, looked up in
+an empty map as the host looks up its own) and ``open_orders()`` lists every
+order it ever submitted.
+
+:meth:`Floor.settle` pushes a barrier through hops 1 -> 2 -> 3 -> 4 and waits
+until hop 4 has it: every bar hop 1 put straight on the engine queue, and
+every intent and order the earlier bars caused, was handled by then.
+
+What it leaves out is what the runtime adds around the hops: pykka's
+envelopes and actor loop, the directory, fan-out of the bar to the
+portfolio, routing of updates and fills back to the strategy, the portfolio
+and the event sink, and supervision.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from actors.risk import check_intent
+from runtime.config import PaperConfig, RiskConfig
+from runtime.ids import ClientOrderIds, run_tag
+from runtime.matching import MatchingEngine
+from runtime.messages import (
+    Bar,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    next_id,
+)
+from strategies.base import Strategy
+
+__all__ = ["Floor"]
+
+_HOPS = 4
+_FEED, _STRATEGY, _RISK, _ENGINE = range(_HOPS)
+
+
+class _Stop:
+    """Tells a stage to pass the stop on and end its thread."""
+
+
+_STOP = _Stop()
+
+
+class _Barrier:
+    """Passed from hop to hop; the last hop sets :attr:`reached`."""
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+
+
+class _Context:
+    """The strategy's context in the floor (implements ``StrategyContext``)."""
+
+    def __init__(self, strategy_id: str, out: queue.SimpleQueue[Any]) -> None:
+        self.strategy_id = strategy_id
+        self.order_ids = ClientOrderIds(run_tag(), strategy_id)
+        self.open: dict[str, OrderStatus] = {}
+        self.positions: dict[str, float] = {}
+        """Always empty: the floor routes no fills back."""
+        self.last_price: dict[str, float] = {}
+        """Last close seen per symbol (what ``OrderIntent.market_price`` carries)."""
+        self.orders = 0
+        self.bars = 0
+        self.market_time = 0
+        self._out = out
+
+    def submit(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        order_type: OrderType,
+        limit_price: float | None,
+        stop_price: float | None,
+        time_in_force: TimeInForce,
+    ) -> str:
+        """Build the intent, track it as open, pass it to the risk hop."""
+        client_order_id = self.order_ids.next()
+        self.open[client_order_id] = OrderStatus.RECEIVED
+        self.orders += 1
+        self._out.put(
+            OrderIntent(
+                id=next_id(),
+                ts_event=self.market_time,
+                ts_init=time.time_ns(),
+                client_order_id=client_order_id,
+                strategy_id=self.strategy_id,
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                time_in_force=time_in_force,
+                market_price=self.last_price.get(symbol),
+            )
+        )
+        return client_order_id
+
+    def cancel(self, client_order_id: str) -> None:
+        """Not supported: the floor only measures the path of new orders."""
+        raise NotImplementedError("the floor does not cancel")
+
+    def position(self, symbol: str) -> float:
+        """Always flat: the floor routes no fills, so positions stay as they started."""
+        return self.positions.get(symbol, 0.0)
+
+    def open_orders(self) -> tuple[str, ...]:
+        """Client order ids submitted (the floor routes no updates, so all of them)."""
+        return tuple(self.open)
+
+    def log(self, message: str) -> None:
+        """Dropped: the benchmark strategies do not log."""
+
+    def now(self) -> int:
+        """Market time of the latest bar."""
+        return self.market_time
+
+
+class Floor:
+    """Four plain threads joined by ``queue.SimpleQueue``, doing tradepit's per-hop work."""
+
+    def __init__(
+        self,
+        *,
+        strategy_class: type[Strategy],
+        strategy_id: str,
+        params: Any,
+        symbols: tuple[str, ...],
+        paper: PaperConfig,
+        limits: RiskConfig,
+    ) -> None:
+        self._queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(_HOPS)]
+        self.done = threading.Event()
+        """Set by hop 4 when it accepted an order (or by any hop that failed)."""
+        self.result: tuple[Order, OrderUpdate] | None = None
+        """The last order accepted and the engine's ACCEPTED update."""
+        self.error: BaseException | None = None
+        """The first exception a hop raised; the hop's thread then ends."""
+        self.orders = 0
+        """Orders the engine hop received (as ``EngineHost`` counts them)."""
+        self.fills = 0
+        """Fills the engine hop's matcher reported (and dropped)."""
+        self._context = _Context(strategy_id, self._queues[_RISK])
+        self._strategy = strategy_class(
+            strategy_id=strategy_id, params=params, symbols=symbols, context=self._context
+        )
+        self._limits = limits
+        self._overrides: dict[str, RiskConfig] = {}
+        self._matcher = MatchingEngine(paper, engine="paper", clock=time.time_ns)
+        work: tuple[Callable[[Any], None], ...] = (
+            self._feed,
+            self._strategy_hop,
+            self._risk,
+            self._engine,
+        )
+        self._threads = [
+            threading.Thread(
+                target=self._stage, args=(i, step), name=f"floor-hop{i + 1}", daemon=True
+            )
+            for i, step in enumerate(work)
+        ]
+
+    def start(self) -> None:
+        """Run the strategy's ``on_start`` and start the four threads."""
+        self._strategy.on_start()
+        for thread in self._threads:
+            thread.start()
+
+    def inject(self, bar: Bar) -> None:
+        """Hand a bar to hop 1."""
+        self._queues[_FEED].put(bar)
+
+    def settle(self, timeout_s: float) -> None:
+        """Wait until every hop handled everything sent so far (a barrier through 1..4)."""
+        barrier = _Barrier()
+        self._queues[_FEED].put(barrier)
+        if not barrier.reached.wait(timeout_s):
+            self.raise_error()
+            raise TimeoutError(f"floor: the barrier did not reach hop 4 within {timeout_s}s")
+
+    def raise_error(self) -> None:
+        """Raise the first exception a hop raised, if any."""
+        if self.error is not None:
+            raise RuntimeError("a floor hop failed") from self.error
+
+    def stop(self, timeout_s: float) -> None:
+        """Stop the threads in pipeline order and join them."""
+        self._queues[_FEED].put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                raise RuntimeError(f"{thread.name} did not stop within {timeout_s}s")
+
+    def _stage(self, index: int, step: Callable[[Any], None]) -> None:
+        inbox = self._queues[index]
+        following = self._queues[index + 1] if index + 1 < _HOPS else None
+        while True:
+            message = inbox.get()
+            if message is _STOP:
+                if following is not None:
+                    following.put(_STOP)
+                return
+            if type(message) is _Barrier:
+                if following is not None:
+                    following.put(message)
+                else:
+                    message.reached.set()
+                continue
+            try:
+                step(message)
+            except BaseException as exc:
+                self.error = exc
+                self.done.set()
+                raise
+
+    def _feed(self, bar: Bar) -> None:
+        self._queues[_ENGINE].put(bar)
+        self._queues[_STRATEGY].put(bar)
+
+    def _strategy_hop(self, bar: Bar) -> None:
+        context = self._context
+        context.bars += 1
+        context.market_time = bar.ts_event
+        context.last_price[bar.symbol] = bar.close
+        self._strategy.on_bar(bar)
+
+    def _risk(self, intent: OrderIntent) -> None:
+        limits = self._overrides.get(intent.strategy_id, self._limits)
+        breach = check_intent(intent, limits)
+        if breach is not None:
+            raise RuntimeError(f"risk refused a benchmark order: {breach}")
+        self._queues[_ENGINE].put(
+            Order(
+                id=next_id(),
+                ts_event=intent.ts_event,
+                ts_init=time.time_ns(),
+                client_order_id=intent.client_order_id,
+                strategy_id=intent.strategy_id,
+                symbol=intent.symbol,
+                side=intent.side,
+                quantity=intent.quantity,
+                order_type=intent.order_type,
+                limit_price=intent.limit_price,
+                stop_price=intent.stop_price,
+                time_in_force=intent.time_in_force,
+                ts_intent=intent.ts_init,
+            )
+        )
+
+    def _engine(self, message: Bar | Order) -> None:
+        if type(message) is Bar:
+            for event in self._matcher.on_bar(message):
+                if type(event) is Fill:
+                    self.fills += 1
+            return
+        assert type(message) is Order
+        self.orders += 1
+        (update,) = self._matcher.submit(message)
+        self.result = (message, update)
+        self.done.set()
