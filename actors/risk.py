@@ -41,7 +41,7 @@ from runtime.messages import (
 )
 from runtime.names import EVENTS, ActorKind, strategy_actor
 
-__all__ = ["RiskActor", "RiskStats", "check_intent"]
+__all__ = ["RiskActor", "RiskStats", "check_intent", "order_from_intent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +81,25 @@ def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason,
                 f"{limits.max_order_notional:,.2f}",
             )
     return None
+
+
+def order_from_intent(intent: OrderIntent) -> Order:
+    """The order an approved intent becomes (same client order id, market time)."""
+    return Order(
+        id=next_id(),
+        ts_event=intent.ts_event,
+        ts_init=time.time_ns(),
+        client_order_id=intent.client_order_id,
+        strategy_id=intent.strategy_id,
+        symbol=intent.symbol,
+        side=intent.side,
+        quantity=intent.quantity,
+        order_type=intent.order_type,
+        limit_price=intent.limit_price,
+        stop_price=intent.stop_price,
+        time_in_force=intent.time_in_force,
+        ts_intent=intent.ts_init,
+    )
 
 
 class RiskActor(LeanActor):
@@ -128,22 +147,7 @@ class RiskActor(LeanActor):
         limits = self._overrides.get(intent.strategy_id, self._limits)
         breach = check_intent(intent, limits)
         if breach is None:
-            order = Order(
-                id=next_id(),
-                ts_event=intent.ts_event,
-                ts_init=time.time_ns(),
-                client_order_id=intent.client_order_id,
-                strategy_id=intent.strategy_id,
-                symbol=intent.symbol,
-                side=intent.side,
-                quantity=intent.quantity,
-                order_type=intent.order_type,
-                limit_price=intent.limit_price,
-                stop_price=intent.stop_price,
-                time_in_force=intent.time_in_force,
-                ts_intent=intent.ts_init,
-            )
-            if self.directory.tell(self._engine, order):
+            if self.directory.tell(self._engine, order_from_intent(intent)):
                 self._accepted += 1
                 return
             breach = (RejectReason.NO_ENGINE, f"engine {self._engine!r} is not running")

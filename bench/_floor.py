@@ -11,9 +11,8 @@ classes, and nothing else:
    :class:`_Context`, which builds the ``OrderIntent`` exactly as
    :meth:`actors.strategy_host.StrategyHost.send_intent` does (``market_price``
    included);
-3. risk: :func:`actors.risk.check_intent`, then the ``Order`` built exactly as
-   ``RiskActor._on_intent`` builds it (``ts_event`` is the intent's market
-   time, ``ts_init`` is ``time.time_ns()``);
+3. risk: :func:`actors.risk.check_intent`, then
+   :func:`actors.risk.order_from_intent`, the same two calls ``RiskActor`` makes;
 4. engine: ``MatchingEngine.on_bar(bar)`` for bars, so orders working from
    earlier bars fill as they do in the paper engine (the floor has no
    portfolio or event sink: the fills and updates are counted and dropped),
@@ -43,7 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.risk import check_intent
+from actors.risk import check_intent, order_from_intent
 from runtime.config import PaperConfig, RiskConfig
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.matching import MatchingEngine
@@ -266,23 +265,7 @@ class Floor:
         breach = check_intent(intent, limits)
         if breach is not None:
             raise RuntimeError(f"risk refused a benchmark order: {breach}")
-        self._queues[_ENGINE].put(
-            Order(
-                id=next_id(),
-                ts_event=intent.ts_event,
-                ts_init=time.time_ns(),
-                client_order_id=intent.client_order_id,
-                strategy_id=intent.strategy_id,
-                symbol=intent.symbol,
-                side=intent.side,
-                quantity=intent.quantity,
-                order_type=intent.order_type,
-                limit_price=intent.limit_price,
-                stop_price=intent.stop_price,
-                time_in_force=intent.time_in_force,
-                ts_intent=intent.ts_init,
-            )
-        )
+        self._queues[_ENGINE].put(order_from_intent(intent))
 
     def _engine(self, message: Bar | Order) -> None:
         if type(message) is Bar:
