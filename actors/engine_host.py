@@ -50,8 +50,6 @@ class EngineStats:
     """Client order ids still working at the adapter."""
     rejected_by_strategy: tuple[tuple[str, int], ...]
     """(strategy id, orders this engine rejected), sorted by id."""
-    working_by_strategy: tuple[tuple[str, tuple[str, ...]], ...]
-    """(strategy id, its working client order ids), sorted by id."""
 
 
 class EngineHost(LeanActor):
@@ -65,7 +63,6 @@ class EngineHost(LeanActor):
         self._orders = 0
         self._fills = 0
         self._rejected: dict[str, int] = {}
-        self._owner: dict[str, str] = {}
 
     def setup(self) -> None:
         self.adapter.bind(self.actor_ref.tell)
@@ -79,7 +76,6 @@ class EngineHost(LeanActor):
             self._route(self.adapter.on_bar(message))
         elif kind is Order:
             self._orders += 1
-            self._owner[message.client_order_id] = message.strategy_id
             events = self.adapter.submit(message)
             # Published once the engine has it, so that the event sink's
             # thread does not compete with the engine on the way to acceptance.
@@ -101,19 +97,10 @@ class EngineHost(LeanActor):
                 fills=self._fills,
                 working_orders=self.adapter.working_orders(),
                 rejected_by_strategy=tuple(sorted(self._rejected.items())),
-                working_by_strategy=self._working_by_strategy(),
             )
         elif kind is not Flush:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
-
-    def _working_by_strategy(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        by_strategy: dict[str, list[str]] = {}
-        for client_order_id in self.adapter.working_orders():
-            owner = self._owner.get(client_order_id)
-            if owner is not None:
-                by_strategy.setdefault(owner, []).append(client_order_id)
-        return tuple(sorted((s, tuple(ids)) for s, ids in by_strategy.items()))
 
     def _route(self, events: Sequence[AdapterEvent]) -> None:
         tell = self.directory.tell
@@ -122,10 +109,6 @@ class EngineHost(LeanActor):
             if type(event) is Fill:
                 self._fills += 1
                 tell(PORTFOLIO, event)
-            elif isinstance(event, OrderUpdate):
-                if event.status is OrderStatus.REJECTED:
-                    count = self._rejected.get(event.strategy_id, 0)
-                    self._rejected[event.strategy_id] = count + 1
-                if event.status.is_terminal:
-                    self._owner.pop(event.client_order_id, None)
+            elif isinstance(event, OrderUpdate) and event.status is OrderStatus.REJECTED:
+                self._rejected[event.strategy_id] = self._rejected.get(event.strategy_id, 0) + 1
             tell(EVENTS, event)

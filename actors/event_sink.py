@@ -20,7 +20,6 @@ from runtime.actor import LeanActor
 from runtime.directory import Directory
 from runtime.messages import (
     ActorFailed,
-    ActorRestarted,
     ActorStarted,
     ActorStopped,
     FeedFinished,
@@ -32,7 +31,6 @@ from runtime.messages import (
     OrderStatus,
     OrderUpdate,
     RuntimeStateChanged,
-    StrategyQuarantined,
     StrategyStarted,
     StrategyStopped,
 )
@@ -68,10 +66,6 @@ def event_level(event: Message) -> str:
         return "DEBUG" if event.status in _QUIET else "INFO"
     if isinstance(event, ActorFailed):
         return "ERROR"
-    if isinstance(event, StrategyQuarantined):
-        return "WARNING"
-    if isinstance(event, ActorRestarted):
-        return "INFO"
     if isinstance(event, Order | Fill | StrategyStarted | StrategyStopped):
         return "INFO"
     if isinstance(event, RuntimeStateChanged | FeedFinished):
@@ -104,16 +98,6 @@ def describe(event: Message) -> str:
         )
     if isinstance(event, ActorFailed):
         return f"actor {event.name} ({event.kind}) failed: {event.error}"
-    if isinstance(event, ActorRestarted):
-        return (
-            f"actor {event.name} ({event.kind}) restarted after {event.delay_s:.3f}s "
-            f"(restart {event.restarts})"
-        )
-    if isinstance(event, StrategyQuarantined):
-        return (
-            f"strategy {event.strategy_id} QUARANTINED after {event.failures} failures: "
-            f"{event.error}"
-        )
     if isinstance(event, ActorStarted | ActorStopped):
         verb = "started" if isinstance(event, ActorStarted) else "stopped"
         return f"actor {event.name} ({event.kind}) {verb}"

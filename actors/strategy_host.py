@@ -9,7 +9,6 @@ another actor and never sees shared state.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,16 +122,12 @@ class StrategyHost(LeanActor):
         directory: Directory,
         config: StrategyConfig,
         order_ids: ClientOrderIds,
-        positions: Mapping[str, float] | None = None,
-        open_orders: Sequence[str] = (),
     ) -> None:
-        """``positions`` and ``open_orders`` restore a restarted strategy's state
-        (from the portfolio's books and the engines' working orders)."""
         super().__init__(name=name, directory=directory)
         self.config = config
         self._order_ids = order_ids
-        self.positions: dict[str, float] = dict(positions or {})
-        self.open_orders: dict[str, OrderStatus] = dict.fromkeys(open_orders, OrderStatus.ACCEPTED)
+        self.positions: dict[str, float] = {}
+        self.open_orders: dict[str, OrderStatus] = {}
         self.market_time = 0
         self.last_price: dict[str, float] = {}
         self._orders = 0

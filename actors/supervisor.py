@@ -18,24 +18,16 @@ pykka's failure rules, which this supervisor is built on:
   stop every actor; ``LeanActor`` turns it into ``ActorCrashError`` so only
   that actor fails.
 
-What a failure leads to:
-
-- a child with a restart policy (``ChildSpec.supervision``: every strategy)
-  is removed from the directory and, per :class:`~runtime.restart.RestartTracker`,
-  started again after an exponential backoff with jitter, under the same name
-  (``ActorRestarted``); the backoff runs on a timer, never in this mailbox.
-  ``ChildSpec.restart`` builds the replacement (a strategy gets its positions
-  and open orders back from the portfolio and the engines). Past its intensity,
-  or for a ``temporary`` child, a strategy is quarantined
-  (``StrategyQuarantined``): it stays stopped, the others are untouched;
-- a core actor (feed, risk, engine, portfolio, event sink) is escalated through
-  ``on_escalate``: the runtime cannot trade correctly without it, so it is
-  stopped in order. (Restarting core actors and engine failover come next.)
+In this version a failed child is reported (log and ``ActorFailed`` event),
+removed from the directory and stays stopped. A failed strategy stops alone.
+A failed core actor (feed, risk, engine, portfolio, event sink) is escalated
+through ``on_escalate``: the runtime cannot trade correctly without it, so it
+is stopped in order. Restart policies, quarantine and engine failover build
+on the same report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,25 +38,20 @@ import pykka
 from loguru import logger
 
 from runtime.actor import LeanActor, actor_thread
-from runtime.config import SupervisionConfig
 from runtime.directory import Directory
 from runtime.errors import StartupError
 from runtime.messages import (
     ActorFailed,
-    ActorRestarted,
     ActorStarted,
     ActorStopped,
     Flush,
     GetSnapshot,
     Handshake,
-    RestartChild,
     StartChildren,
     StopChildren,
-    StrategyQuarantined,
     next_id,
 )
 from runtime.names import EVENTS, ActorKind
-from runtime.restart import RestartTracker
 
 __all__ = ["ChildSpec", "ChildStatus", "Supervisor"]
 
@@ -79,10 +66,6 @@ class ChildSpec:
     """Actor kind: decides what its failure means."""
     start: Callable[[], pykka.ActorRef[Any]]
     """Starts the actor and returns its reference."""
-    supervision: SupervisionConfig | None = None
-    """Restart policy; None: a failure is not restarted (core actors escalate)."""
-    restart: Callable[[], pykka.ActorRef[Any]] | None = None
-    """Starts a replacement after a failure (default: ``start``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,10 +80,6 @@ class ChildStatus:
     """Whether it is processing messages."""
     failures: int
     """Failures reported since start."""
-    restarts: int
-    """Restarts after failures."""
-    quarantined: bool
-    """Failed past its intensity (or temporary) and stays stopped."""
     last_error: str
     """The last failure, empty if none."""
 
@@ -110,12 +89,8 @@ class _Child:
     spec: ChildSpec
     ref: pykka.ActorRef[Any]
     thread: threading.Thread | None
-    tracker: RestartTracker | None
     failures: int = 0
-    restarts: int = 0
-    quarantined: bool = False
     last_error: str = ""
-    delay_s: float = 0.0
 
 
 class Supervisor(LeanActor):
@@ -131,7 +106,6 @@ class Supervisor(LeanActor):
         children: Sequence[ChildSpec],
         start_timeout_s: float = 10.0,
         on_escalate: Callable[[ActorFailed], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._specs = tuple(children)
@@ -139,15 +113,10 @@ class Supervisor(LeanActor):
         self._stopped: dict[str, _Child] = {}
         self._start_timeout_s = start_timeout_s
         self._on_escalate = on_escalate
-        self._clock = clock
-        self._timers: dict[str, threading.Timer] = {}
-        self._stopping = False
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ActorFailed):
             self._on_failed(message)
-        elif isinstance(message, RestartChild):
-            self._restart(message.name)
         elif isinstance(message, StartChildren):
             self._start_all()
         elif isinstance(message, StopChildren):
@@ -167,8 +136,6 @@ class Supervisor(LeanActor):
                 kind=c.spec.kind,
                 alive=c.ref.is_alive(),
                 failures=c.failures,
-                restarts=c.restarts,
-                quarantined=c.quarantined,
                 last_error=c.last_error,
             )
             for c in sorted(children.values(), key=lambda c: self._specs.index(c.spec))
@@ -194,14 +161,7 @@ class Supervisor(LeanActor):
                 self._stop_some(self._start_timeout_s, None)
                 raise StartupError(f"{spec.name} ({spec.kind}) failed to start: {exc}") from exc
             self.directory.register(spec.name, ref)
-            tracker = (
-                RestartTracker(spec.supervision, clock=self._clock)
-                if spec.supervision is not None
-                else None
-            )
-            self._children[spec.name] = _Child(
-                spec=spec, ref=ref, thread=actor_thread(ref), tracker=tracker
-            )
+            self._children[spec.name] = _Child(spec=spec, ref=ref, thread=actor_thread(ref))
             now = time.time_ns()
             self._publish(
                 ActorStarted(
@@ -220,12 +180,6 @@ class Supervisor(LeanActor):
 
     def _stop_some(self, timeout_s: float, names: tuple[str, ...] | None) -> tuple[str, ...]:
         """Stop children in reverse start order; return names whose thread did not end."""
-        if names is None:
-            self._stopping = True
-        for name in [n for n in self._timers if names is None or n in names]:
-            timer = self._timers.pop(name)
-            timer.cancel()
-            timer.join(timeout_s)
         stuck = []
         for name in reversed(list(self._children)):
             if names is not None and name not in names:
@@ -258,84 +212,5 @@ class Supervisor(LeanActor):
         child.last_error = event.error
         if not child.ref.is_alive():
             self.directory.unregister(event.name)
-        if child.tracker is not None:
-            self._after_failure(child)
-        elif child.spec.kind.is_core and self._on_escalate is not None:
+        if child.spec.kind.is_core and self._on_escalate is not None:
             self._on_escalate(event)
-
-    def _after_failure(self, child: _Child) -> None:
-        """Schedule the restart of a supervised child, or quarantine it."""
-        assert child.tracker is not None
-        name = child.spec.name
-        if self._stopping or name in self._timers:
-            return
-        delay = child.tracker.on_failure()
-        if delay is None:
-            child.quarantined = True
-            now = time.time_ns()
-            self._publish(
-                StrategyQuarantined(
-                    id=next_id(),
-                    ts_event=now,
-                    ts_init=now,
-                    strategy_id=name.removeprefix("strategy."),
-                    failures=max(child.tracker.failures_in_window(), 1),
-                    error=child.last_error,
-                )
-            )
-            return
-        child.delay_s = delay
-        if delay <= 0:
-            self.actor_ref.tell(RestartChild(name))
-            return
-        timer = threading.Timer(delay, self._restart_due, args=(name,))
-        timer.name = f"tradepit-restart-{name}"
-        self._timers[name] = timer
-        timer.start()
-
-    def _restart_due(self, name: str) -> None:
-        """Timer thread: hand the restart to the supervisor's own thread."""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(RestartChild(name))
-
-    def _restart(self, name: str) -> None:
-        self._timers.pop(name, None)
-        child = self._children.get(name)
-        if self._stopping or child is None or child.ref.is_alive():
-            return
-        spec = child.spec
-        ref = (spec.restart or spec.start)()
-        try:
-            ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
-        except pykka.Timeout:
-            self._abandon(ref)
-            self._on_failed(
-                ActorFailed(
-                    id=next_id(),
-                    ts_event=time.time_ns(),
-                    ts_init=time.time_ns(),
-                    name=name,
-                    kind=spec.kind,
-                    error=f"TimeoutError: restart did not finish within {self._start_timeout_s:g}s",
-                )
-            )
-            return
-        except Exception:
-            self._abandon(ref)  # its on_start reported the failure; that report decides
-            return
-        child.ref = ref
-        child.thread = actor_thread(ref)
-        child.restarts += 1
-        self.directory.register(name, ref)
-        now = time.time_ns()
-        self._publish(
-            ActorRestarted(
-                id=next_id(),
-                ts_event=now,
-                ts_init=now,
-                name=name,
-                kind=spec.kind,
-                restarts=child.restarts,
-                delay_s=child.delay_s,
-            )
-        )

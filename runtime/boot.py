@@ -34,7 +34,7 @@ from actors.portfolio import PortfolioActor
 from actors.risk import RiskActor
 from actors.strategy_host import StrategyHost
 from actors.supervisor import ChildSpec, Supervisor
-from runtime.config import EngineConfig, Settings, StrategyConfig
+from runtime.config import EngineConfig, Settings
 from runtime.directory import Directory
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.ledger import Ledger
@@ -176,8 +176,6 @@ class Runtime:
                     start=lambda n=name, c=strategy, i=ids: StrategyHost.start(  # type: ignore[misc]
                         name=n, directory=d, config=c, order_ids=i
                     ),
-                    supervision=strategy.supervision,
-                    restart=lambda n=name, c=strategy, i=ids: self._restart_strategy(n, c, i),  # type: ignore[misc]
                 )
             )
             subscriptions.append(Subscribe(name, strategy.symbols, 1))
@@ -199,31 +197,6 @@ class Runtime:
             )
         )
         return specs
-
-    def _restart_strategy(
-        self, name: str, config: StrategyConfig, ids: ClientOrderIds
-    ) -> pykka.ActorRef[Any]:
-        """Start a replacement host with the strategy's books as their owners know them:
-        positions from the portfolio, working orders from the engines."""
-        positions: dict[str, float] = {}
-        snapshot = self._ask_or_none(PORTFOLIO, GetSnapshot())
-        if snapshot is not None:
-            for account in snapshot.accounts:
-                if account.strategy_id == config.id:
-                    positions = {p.symbol: p.quantity for p in account.positions if p.quantity}
-        open_orders: list[str] = []
-        for engine in self.settings.engines:
-            stats = self._ask_or_none(engine_actor(engine.name), GetSnapshot())
-            if stats is not None:
-                open_orders += dict(stats.working_by_strategy).get(config.id, ())
-        return StrategyHost.start(
-            name=name,
-            directory=self.directory,
-            config=config,
-            order_ids=ids,
-            positions=positions,
-            open_orders=open_orders,
-        )
 
     def _escalated(self, failure: ActorFailed) -> None:
         reason = f"core actor {failure.name} ({failure.kind}) failed: {failure.error}"

@@ -23,27 +23,14 @@ __all__ = [
     "FeedSource",
     "PaperConfig",
     "PortfolioConfig",
-    "RestartType",
     "RiskConfig",
     "RuntimeConfig",
     "Settings",
     "SlippageConfig",
     "SlippageModel",
     "StrategyConfig",
-    "SupervisionConfig",
     "SyntheticConfig",
 ]
-
-
-class RestartType(StrEnum):
-    """When a failed child is restarted (Erlang/OTP child restart types)."""
-
-    PERMANENT = "permanent"
-    """Always restarted (within the intensity)."""
-    TRANSIENT = "transient"
-    """Restarted only after a failure, not after a normal stop."""
-    TEMPORARY = "temporary"
-    """Never restarted."""
 
 
 class FeedSource(StrEnum):
@@ -232,24 +219,6 @@ class RiskConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SupervisionConfig:
-    """``[supervision]`` (and per strategy ``[strategies.supervision]``)."""
-
-    restart: RestartType = RestartType.PERMANENT
-    """permanent, transient or temporary."""
-    max_restarts: int = 3
-    """Failures allowed within ``period_s``; one more gives up (quarantine)."""
-    period_s: float = 60.0
-    """Length of the intensity window, seconds."""
-    backoff_min_s: float = 0.1
-    """Delay before the first restart in a window, seconds."""
-    backoff_max_s: float = 10.0
-    """Largest delay between failure and restart, seconds."""
-    jitter: float = 0.2
-    """Random spread of each delay, as a fraction (0.2 = +/- 20%)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class PortfolioConfig:
     """``[portfolio]``: the account."""
 
@@ -274,9 +243,6 @@ class StrategyConfig:
     risk: RiskConfig | None = None
     """Per-strategy limits: each limit set in ``[strategies.risk]`` replaces the
     global one for this strategy (0 lifts it); unset ones keep the global value."""
-    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
-    """Restart policy: ``[supervision]`` with ``[strategies.supervision]`` keys
-    replacing the global ones."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,7 +263,5 @@ class Settings:
     """``[risk]``."""
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     """``[portfolio]``."""
-    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
-    """``[supervision]``: restart policy defaults."""
     strategies: tuple[StrategyConfig, ...] = ()
     """``[[strategies]]``."""

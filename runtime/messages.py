@@ -24,7 +24,6 @@ from typing import ClassVar, TypeVar
 
 __all__ = [
     "ActorFailed",
-    "ActorRestarted",
     "ActorStarted",
     "ActorStopped",
     "Bar",
@@ -44,7 +43,6 @@ __all__ = [
     "OrderUpdate",
     "Position",
     "RejectReason",
-    "RestartChild",
     "RuntimeState",
     "RuntimeStateChanged",
     "Side",
@@ -52,7 +50,6 @@ __all__ = [
     "StartFeed",
     "StopChildren",
     "StopFeed",
-    "StrategyQuarantined",
     "StrategyStarted",
     "StrategyStopped",
     "Subscribe",
@@ -477,46 +474,6 @@ class ActorFailed(Message):
 
 @_register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActorRestarted(Message):
-    """The supervisor replaced a failed actor; its name now points at the new one."""
-
-    id: int
-    """Process-unique message id."""
-    ts_event: int
-    """When the replacement was ready, ns since the epoch."""
-    ts_init: int
-    """When this object was created, ns since the epoch."""
-    name: str
-    """The actor's stable name."""
-    kind: str
-    """The actor's kind."""
-    restarts: int
-    """Restarts of this actor so far, this one included."""
-    delay_s: float
-    """Backoff waited before this restart, seconds."""
-
-
-@_register
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrategyQuarantined(Message):
-    """A strategy failed past its restart intensity and stays stopped."""
-
-    id: int
-    """Process-unique message id."""
-    ts_event: int
-    """When it was quarantined, ns since the epoch."""
-    ts_init: int
-    """When this object was created, ns since the epoch."""
-    strategy_id: str
-    """The strategy."""
-    failures: int
-    """Failures in the intensity window (or in all, for a temporary one)."""
-    error: str
-    """The last failure."""
-
-
-@_register
-@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyStarted(Message):
     """A strategy's ``on_start`` ran and it is receiving data."""
 
@@ -599,8 +556,6 @@ Event = (
     | ActorStarted
     | ActorStopped
     | ActorFailed
-    | ActorRestarted
-    | StrategyQuarantined
     | StrategyStarted
     | StrategyStopped
     | RuntimeStateChanged
@@ -675,14 +630,6 @@ class StopChildren:
     """How long to wait for each child."""
     names: tuple[str, ...] | None = None
     """Only these children; None stops every child."""
-
-
-@dataclass(frozen=True, slots=True)
-class RestartChild:
-    """Sent by the supervisor to itself when a child's backoff has passed."""
-
-    name: str
-    """The child to start again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,14 +31,12 @@ from runtime.config import (
     FeedSource,
     PaperConfig,
     PortfolioConfig,
-    RestartType,
     RiskConfig,
     RuntimeConfig,
     Settings,
     SlippageConfig,
     SlippageModel,
     StrategyConfig,
-    SupervisionConfig,
     SyntheticConfig,
 )
 from runtime.errors import SettingsError
@@ -50,16 +48,7 @@ ADAPTERS = ("paper",)
 """Adapter kinds an engine may use."""
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_SECTIONS = (
-    "runtime",
-    "feed",
-    "execution",
-    "engines",
-    "risk",
-    "portfolio",
-    "supervision",
-    "strategies",
-)
+_SECTIONS = ("runtime", "feed", "execution", "engines", "risk", "portfolio", "strategies")
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -89,8 +78,7 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
     execution, engines = _execution(root.table("execution"), root.table("engines"))
     risk = _risk(root.table("risk"), RiskConfig())
     portfolio = _portfolio(root.table("portfolio"))
-    supervision = _supervision(root.table("supervision"), SupervisionConfig())
-    strategies = _strategies(root.tables("strategies"), feed, risk, supervision)
+    strategies = _strategies(root.tables("strategies"), feed, risk)
     root.done()
     return Settings(
         source=source,
@@ -100,7 +88,6 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
         engines=engines,
         risk=risk,
         portfolio=portfolio,
-        supervision=supervision,
         strategies=strategies,
     )
 
@@ -260,27 +247,6 @@ def _risk(t: Table, base: RiskConfig) -> RiskConfig:
     return config
 
 
-def _supervision(t: Table, base: SupervisionConfig) -> SupervisionConfig:
-    config = SupervisionConfig(
-        restart=RestartType(
-            t.string("restart", base.restart.value, choices=[r.value for r in RestartType])
-        ),
-        max_restarts=t.integer("max_restarts", base.max_restarts, minimum=0, maximum=1_000_000),
-        period_s=t.number("period_s", base.period_s, positive=True),
-        backoff_min_s=t.number("backoff_min_s", base.backoff_min_s, minimum=0.0, maximum=3600.0),
-        backoff_max_s=t.number("backoff_max_s", base.backoff_max_s, minimum=0.0, maximum=3600.0),
-        jitter=t.number("jitter", base.jitter, minimum=0.0, maximum=1.0),
-    )
-    if config.backoff_max_s < config.backoff_min_s:
-        raise t.error(
-            "backoff_max_s",
-            f"expected a number >= backoff_min_s ({config.backoff_min_s:g}), "
-            f"got {config.backoff_max_s:g}",
-        )
-    t.done()
-    return config
-
-
 def _portfolio(t: Table) -> PortfolioConfig:
     config = PortfolioConfig(
         starting_cash=t.number("starting_cash", PortfolioConfig().starting_cash, positive=True)
@@ -296,10 +262,7 @@ def _feed_symbols(feed: FeedConfig) -> tuple[str, ...]:
 
 
 def _strategies(
-    tables: list[Table],
-    feed: FeedConfig,
-    global_risk: RiskConfig,
-    supervision: SupervisionConfig,
+    tables: list[Table], feed: FeedConfig, global_risk: RiskConfig
 ) -> tuple[StrategyConfig, ...]:
     published = _feed_symbols(feed)
     seen: set[str] = set()
@@ -323,7 +286,6 @@ def _strategies(
                 )
         params = _params(t.table("params"), cls)
         risk = _risk(t.table("risk"), global_risk) if t.has("risk") else None
-        restart = _supervision(t.table("supervision"), supervision)
         t.done()
         result.append(
             StrategyConfig(
@@ -333,7 +295,6 @@ def _strategies(
                 symbols=symbols,
                 params=params,
                 risk=risk,
-                supervision=restart,
             )
         )
     return tuple(result)

@@ -2,9 +2,9 @@
 
 The summary is built from the actors that own each fact, never from a
 strategy's own view of itself: order and rejection counts from risk and the
-engines, fills, positions and P&L from the portfolio, failures, restarts and
-quarantine from the supervisor. A strategy that failed mid-run is therefore
-reported with its real books and its health.
+engines, fills, positions and P&L from the portfolio, failure from the
+supervisor. A strategy that failed mid-run is therefore reported with its
+real books and marked FAILED.
 """
 
 from __future__ import annotations
@@ -27,12 +27,8 @@ class StrategySummary:
 
     strategy_id: str
     """The strategy."""
-    failures: int
-    """Times its actor failed during the run."""
-    restarts: int
-    """Times the supervisor restarted it."""
-    quarantined: bool
-    """Failed past its restart intensity and stayed stopped."""
+    failed: bool
+    """True if its actor failed during the run."""
     orders: int
     """Orders it submitted (counted by risk)."""
     rejected: int
@@ -83,18 +79,15 @@ def summarize(
         for strategy_id, count in engine.rejected_by_strategy:
             engine_rejects[strategy_id] = engine_rejects.get(strategy_id, 0) + count
     accounts = {a.strategy_id: a for a in portfolio.accounts} if portfolio is not None else {}
-    status = {c.name: c for c in children}
+    failures = {c.name: c.failures for c in children}
     rows = []
     for strategy_id in strategy_ids:
         orders, refused = intents.get(strategy_id, (0, 0))
         account = accounts.get(strategy_id)
-        child = status.get(strategy_actor(strategy_id))
         rows.append(
             StrategySummary(
                 strategy_id=strategy_id,
-                failures=child.failures if child else 0,
-                restarts=child.restarts if child else 0,
-                quarantined=child.quarantined if child else False,
+                failed=failures.get(strategy_actor(strategy_id), 0) > 0,
                 orders=orders,
                 rejected=refused + engine_rejects.get(strategy_id, 0),
                 fills=account.fills if account else 0,
@@ -124,21 +117,11 @@ def _positions(items: tuple[tuple[str, float], ...]) -> str:
     return ", ".join(f"{symbol} {qty:+g}" for symbol, qty in items) or "flat"
 
 
-def _health(row: StrategySummary) -> str:
-    if row.quarantined:
-        return " (QUARANTINED)"
-    if row.restarts:
-        return f" (restarted {row.restarts}x)"
-    if row.failures:
-        return " (FAILED)"
-    return ""
-
-
 def format_summary(summary: RunSummary) -> str:
     """A plain-text table: one row per strategy and a total row."""
     rows: list[tuple[str, ...]] = [
         (
-            s.strategy_id + _health(s),
+            s.strategy_id + (" (FAILED)" if s.failed else ""),
             str(s.orders),
             str(s.rejected),
             str(s.fills),

@@ -201,38 +201,3 @@ class BuysThenRaises(Strategy):
             self.buy(bar.symbol, 7)
         elif self.count == 3:
             raise RuntimeError("strategy bug")
-
-
-class BuysWhenFlatRaisesOnThird(Strategy):
-    """Buys 7 whenever flat with nothing working; raises on every third bar it sees."""
-
-    def on_start(self) -> None:
-        self.count = 0
-
-    def on_bar(self, bar: Bar) -> None:
-        self.count += 1
-        if self.position(bar.symbol) == 0 and not self.open_orders():
-            self.buy(bar.symbol, 7)
-        if self.count % 3 == 0:
-            raise RuntimeError(f"failure on bar {self.count}")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EveryNthParams:
-    """Parameters of :class:`RaisesEveryNth`."""
-
-    every: int = 10
-
-
-class RaisesEveryNth(Strategy):
-    """Raises on every ``every``-th bar it sees (and trades nothing)."""
-
-    Params = EveryNthParams
-
-    def on_start(self) -> None:
-        self.count = 0
-
-    def on_bar(self, bar: Bar) -> None:
-        self.count += 1
-        if self.count % self.params.every == 0:
-            raise ValueError(f"failure on bar {self.count}")

@@ -15,16 +15,7 @@ from runtime.boot import Runtime
 from runtime.errors import StartupError
 from runtime.ledger import Ledger
 from runtime.matching import MatchingEngine
-from runtime.messages import (
-    ActorFailed,
-    ActorRestarted,
-    Bar,
-    Fill,
-    OrderStatus,
-    OrderUpdate,
-    RejectReason,
-    StrategyQuarantined,
-)
+from runtime.messages import ActorFailed, Bar, Fill, OrderStatus, OrderUpdate, RejectReason
 from runtime.settings import load_settings
 from support import Recorder, run_to_end
 
@@ -46,7 +37,7 @@ symbols = ["AAA"]
 """
 
 
-def _settings(write_settings: Callable[[str], Path], extra: str = "", **values: object) -> Path:
+def _settings(write_settings: Callable[[str], Path], **values: object) -> Path:
     fields: dict[str, object] = {
         "timeout": 10.0,
         "lockstep": "true",
@@ -54,7 +45,7 @@ def _settings(write_settings: Callable[[str], Path], extra: str = "", **values: 
         "cls": "BuyEveryBar",
         **values,
     }
-    return write_settings(ONE_STRATEGY.format(**fields) + extra)
+    return write_settings(ONE_STRATEGY.format(**fields))
 
 
 @pytest.mark.parametrize("lockstep", ["true", "false"])
@@ -142,58 +133,13 @@ def test_orders_sent_from_on_stop_are_cancelled_not_left_working(
     assert all(u.status.is_terminal for u in last.values()), "nothing left working"
 
 
-def test_a_failed_temporary_strategy_is_quarantined_with_its_real_books(
+def test_a_failed_strategy_is_reported_as_failed_with_its_real_books(
     write_settings: Callable[[str], Path],
 ) -> None:
-    extra = '[strategies.supervision]\nrestart = "temporary"\n'
-    summary, recorder = run_to_end(_settings(write_settings, extra, cls="BuysThenRaises"))
+    summary, recorder = run_to_end(_settings(write_settings, cls="BuysThenRaises"))
     (row,) = summary.strategies
-    assert (row.failures, row.restarts, row.quarantined) == (1, 0, True)
+    assert row.failed
     assert row.orders == 1
     assert row.fills == 1
     assert row.positions == (("AAA", 7.0),)
     assert [f.name for f in recorder.of(ActorFailed)] == ["strategy.s"]
-
-
-def test_a_restarted_strategy_gets_its_books_back_then_is_quarantined(
-    write_settings: Callable[[str], Path],
-) -> None:
-    extra = (
-        "[strategies.supervision]\nmax_restarts = 3\nperiod_s = 3600\n"
-        "backoff_min_s = 0\nbackoff_max_s = 0\n"
-    )
-    path = _settings(write_settings, extra, cls="BuysWhenFlatRaisesOnThird", bars=80)
-    summary, recorder = run_to_end(path)
-    (row,) = summary.strategies
-    # Without the restored position, every replacement would buy again.
-    assert row.orders == 1
-    assert row.positions == (("AAA", 7.0),)
-    assert (row.failures, row.restarts, row.quarantined) == (4, 3, True)
-    restarted = recorder.of(ActorRestarted)
-    assert [r.restarts for r in restarted] == [1, 2, 3]
-    (quarantined,) = recorder.of(StrategyQuarantined)
-    assert quarantined.strategy_id == "s"
-    assert quarantined.failures == 4
-
-
-def test_a_pending_restart_is_cancelled_at_stop(write_settings: Callable[[str], Path]) -> None:
-    extra = "[strategies.supervision]\nbackoff_min_s = 600\nbackoff_max_s = 600\n"
-    path = _settings(write_settings, extra, cls="BuysThenRaises", bars=50)
-    failed = threading.Event()
-    recorder = Recorder()
-
-    def listen(event: object) -> None:
-        recorder(event)  # type: ignore[arg-type]
-        if isinstance(event, ActorFailed):
-            failed.set()
-
-    runtime = Runtime(load_settings(path), listeners=[listen])
-    runtime.start()
-    assert failed.wait(30)
-    timers = [t for t in threading.enumerate() if t.name == "tradepit-restart-strategy.s"]
-    assert len(timers) == 1, "the restart waits on its backoff timer"
-    summary = runtime.stop()
-    assert not timers[0].is_alive()
-    assert recorder.of(ActorRestarted) == []
-    (row,) = summary.strategies
-    assert (row.failures, row.restarts, row.quarantined) == (1, 0, False)

@@ -63,8 +63,7 @@ def test_a_failing_strategy_leaves_the_others_trading_exactly_as_without_it(
     assert alone, "the steady strategy should trade on 400 bars"
     assert together == alone
     failures = recorder.of(ActorFailed)
-    assert failures, "the faulty strategy failed"
-    assert {f.name for f in failures} == {"strategy.faulty"}
+    assert [f.name for f in failures] == ["strategy.faulty"]
     expected = "ValueError" if cls == "RaisesOnBar" else "SystemExit"
     assert failures[0].error.startswith(expected)
 
@@ -79,67 +78,3 @@ def test_a_strategy_that_fails_to_start_stops_startup_cleanly(
     with pytest.raises(StartupError, match=r"strategy\.broken \(strategy\) failed to start"):
         runtime.start()
     # the autouse fixture asserts that no actor thread was left behind
-
-
-THREE_STEADY = """
-[runtime]
-log_level = "ERROR"
-[feed]
-lockstep = true
-[feed.synthetic]
-symbols = ["AAA", "BBB", "CCC", "DDD"]
-bars = {bars}
-volatility = 0.01
-""" + "".join(
-    f"""
-[[strategies]]
-id = "steady-{s}"
-class = "strategies.sma_crossover:SmaCrossover"
-symbols = ["{s}"]
-[strategies.params]
-fast = 3
-slow = 10
-"""
-    for s in ("AAA", "BBB", "CCC")
-)
-
-EVERY_TENTH = """
-[[strategies]]
-id = "faulty"
-class = "support:RaisesEveryNth"
-symbols = ["DDD"]
-[strategies.params]
-every = 10
-[strategies.supervision]
-max_restarts = 1000000
-period_s = 1
-backoff_min_s = 0
-backoff_max_s = 0
-jitter = 0
-"""
-
-
-def test_a_thousand_failures_next_door_change_nothing_for_three_other_strategies(
-    write_settings: Callable[[str], Path],
-) -> None:
-    bars = 11_500
-    _, alone = run_to_end(write_settings(THREE_STEADY.format(bars=bars)), timeout_s=240)
-    summary, together = run_to_end(
-        write_settings(THREE_STEADY.format(bars=bars) + EVERY_TENTH),
-        timeout_s=240,
-    )
-
-    def trades(recorder: Recorder) -> list[tuple[str, int, str, float, float]]:
-        return [
-            (f.strategy_id, f.ts_event, f.side.value, f.quantity, f.price)
-            for f in recorder.of(Fill)
-        ]
-
-    assert len(trades(alone)) > 100
-    assert trades(together) == trades(alone)
-    faulty = next(s for s in summary.strategies if s.strategy_id == "faulty")
-    assert faulty.failures >= 1000
-    assert faulty.restarts == faulty.failures
-    assert not faulty.quarantined
-    steady = [s for s in summary.strategies if s.strategy_id != "faulty"]
-    assert all(s.failures == 0 for s in steady)

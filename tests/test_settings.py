@@ -51,18 +51,6 @@ def test_a_good_file_gives_typed_frozen_config(write_settings: Callable[[str], P
         strategy.id = "x"  # type: ignore[misc]
 
 
-def test_strategy_supervision_keys_replace_the_global_ones(
-    write_settings: Callable[[str], Path],
-) -> None:
-    text = GOOD + "[strategies.supervision]\nmax_restarts = 9\n"
-    text = text.replace("[feed]", "[supervision]\nbackoff_max_s = 2.5\n\n[feed]")
-    settings = load_settings(write_settings(text))
-    (strategy,) = settings.strategies
-    assert strategy.supervision.max_restarts == 9
-    assert strategy.supervision.backoff_max_s == 2.5
-    assert settings.supervision.max_restarts == 3
-
-
 def test_check_validates_without_starting(
     write_settings: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -199,21 +187,6 @@ BAD: list[tuple[str, str, str]] = [
         "bad-start-time",
         GOOD.replace("bars = 10", 'bars = 10\nstart = "yesterday"'),
         "feed.synthetic.start: expected an ISO date-time",
-    ),
-    (
-        "bad-restart-type",
-        GOOD + '\n[supervision]\nrestart = "sometimes"\n',
-        "supervision.restart: expected one of permanent, transient, temporary",
-    ),
-    (
-        "backoff-max-below-min",
-        GOOD + "\n[supervision]\nbackoff_min_s = 5\nbackoff_max_s = 1\n",
-        "supervision.backoff_max_s: expected a number >= backoff_min_s",
-    ),
-    (
-        "strategy-supervision-key",
-        GOOD + "[strategies.supervision]\nmax_restart = 2\n",
-        "strategies[0].supervision.max_restart: unknown key",
     ),
 ]
 
