@@ -5,7 +5,8 @@ It is a pykka ``ThreadingActor`` with three changes:
 - the inbox is a ``queue.SimpleQueue`` (no lock and condition per message as
   in ``queue.Queue``): the market-data hot path goes through several
   mailboxes, and this roughly halves the per-hop cost;
-- the thread is kept (``thread``) so the runtime can join every actor thread
+- the thread is kept (``thread``, and :func:`actor_thread` by reference) so the
+  runtime can join every actor thread
   on shutdown and prove that none outlives it;
 - a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``) raised while
   handling a message or in ``on_start`` is re-raised as
@@ -68,7 +69,7 @@ class LeanActor(pykka.ThreadingActor):
 
     def _handle_receive(self, message: Any) -> Any:
         if type(message) is Handshake:
-            return self.thread
+            return None
         try:
             return super()._handle_receive(message)
         except Exception:

@@ -34,6 +34,7 @@ from actors.portfolio import PortfolioActor
 from actors.risk import RiskActor
 from actors.strategy_host import StrategyHost
 from actors.supervisor import ChildSpec, Supervisor
+from runtime.actor import actor_thread
 from runtime.config import EngineConfig, Settings
 from runtime.directory import Directory
 from runtime.ids import ClientOrderIds, run_tag
@@ -235,8 +236,8 @@ class Runtime:
             on_escalate=self._escalated,
         )
         self._supervisor = ref
-        thread: threading.Thread = ref.ask(Handshake(), block=True, timeout=timeout)
-        self._supervisor_thread = thread
+        ref.ask(Handshake(), block=True, timeout=timeout)
+        self._supervisor_thread = actor_thread(ref)
         self.directory.register(SUPERVISOR, ref)
         try:
             ref.ask(StartChildren(), timeout=timeout * (len(self.settings.strategies) + 8))

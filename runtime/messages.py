@@ -634,4 +634,4 @@ class StopChildren:
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    """Asked of a newly started actor: answered with its thread once ``on_start`` ran."""
+    """Asked of a newly started actor: answered once its ``on_start`` has run."""
