@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -37,7 +38,7 @@ from loguru import logger
 
 from runtime.actor import LeanActor
 from runtime.config import FeedConfig
-from runtime.directory import Directory
+from runtime.directory import Address, Directory
 from runtime.messages import (
     Bar,
     FeedFinished,
@@ -57,7 +58,7 @@ _STAGES = 3
 _PACING_SLICE_S = 0.05
 _FREE_BATCH = 64
 
-_Ref = pykka.ActorRef[Any]
+_Ref = Address
 _Targets = tuple[tuple[_Ref, ...], tuple[_Ref, ...], tuple[_Ref, ...]]
 
 
@@ -66,6 +67,29 @@ class _Pump:
 
 
 _PUMP = _Pump()
+
+
+class _End:
+    """The source is exhausted."""
+
+
+_END = _End()
+
+
+@dataclass(slots=True)
+class FeedCarry:
+    """Where a failed feed was: its replacement continues from there."""
+
+    source: Iterator[Bar | Tick | None]
+    subs: dict[str, dict[str, int]]
+    running: bool
+    done: bool
+    bars: int
+    ticks: int
+    pending: Bar | Tick | None
+    backlog: list[tuple[tuple[Address, ...], Bar | Tick]]
+    wall0: float
+    ts0: int
 
 
 class FeedActor(LeanActor):
@@ -78,12 +102,13 @@ class FeedActor(LeanActor):
         *,
         name: str,
         directory: Directory,
-        source: Iterator[Bar | Tick],
+        source: Iterator[Bar | Tick | None],
         config: FeedConfig,
         subscriptions: Sequence[Subscribe] = (),
         flush_chain: Sequence[str] = (),
         on_finished: Callable[[], None] | None = None,
         sync_timeout_s: float = 30.0,
+        carry: FeedCarry | None = None,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._source = source
@@ -105,6 +130,38 @@ class FeedActor(LeanActor):
         self._ts0 = 0
         for sub in subscriptions:
             self._subscribe(sub)
+        if carry is not None:
+            self._source = carry.source
+            self._subs = carry.subs
+            self._running, self._done = carry.running, carry.done
+            self._bars, self._ticks = carry.bars, carry.ticks
+            self._pending, self._backlog = carry.pending, carry.backlog
+            self._wall0, self._ts0 = carry.wall0, carry.ts0
+
+    def setup(self) -> None:
+        if self._running:  # a replacement: carry on publishing
+            self.actor_ref.tell(_PUMP)
+
+    def handover(self, stuck: bool) -> FeedCarry:
+        # A stuck feed's thread is not inside the source (each next() is
+        # bounded), so the replacement can go on reading it.
+        return FeedCarry(
+            source=self._source,
+            subs={symbol: dict(names) for symbol, names in self._subs.items()},
+            running=self._running,
+            done=self._done,
+            bars=self._bars,
+            ticks=self._ticks,
+            pending=self._pending,
+            backlog=list(self._backlog),
+            wall0=self._wall0,
+            ts0=self._ts0,
+        )
+
+    def on_stop(self) -> None:
+        close = getattr(self._source, "close", None)
+        if callable(close) and not self.revoked:
+            close()
 
     # --- messages -----------------------------------------------------------
 
@@ -198,17 +255,13 @@ class FeedActor(LeanActor):
                 self._wait_all([self._ask(target, Flush())])
 
     def _tell(self, ref: _Ref, message: object) -> None:
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
+        if not ref.tell(message):
             self._cache_version = -1
 
     def _ask(self, ref: _Ref, message: object) -> pykka.Future[Any] | None:
-        try:
-            return ref.ask(message, block=False)
-        except pykka.ActorDeadError:
-            self._cache_version = -1
-            return None
+        # None while the subscriber restarts: what it was told is held for
+        # its replacement, there is nothing to wait for now.
+        return ref.ask_later(message)
 
     def _wait_all(self, futures: Sequence[pykka.Future[Any] | None]) -> None:
         for future in futures:
@@ -239,11 +292,11 @@ class FeedActor(LeanActor):
 
     # --- pumping ------------------------------------------------------------
 
-    def _next(self) -> Bar | Tick | None:
+    def _next(self) -> Bar | Tick | _End | None:
         if self._pending is not None:
             event, self._pending = self._pending, None
             return event
-        return next(self._source, None)
+        return next(self._source, _END)
 
     def _pump(self) -> None:
         if not self._running:
@@ -252,7 +305,9 @@ class FeedActor(LeanActor):
         budget = 1 if config.lockstep or config.speed > 0 else _FREE_BATCH
         for _ in range(budget):
             event = self._next()
-            if event is None:
+            if event is None:  # a live source with nothing right now
+                break
+            if isinstance(event, _End):
                 self._finish()
                 return
             if config.speed > 0 and not self._due(event):

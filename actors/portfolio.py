@@ -2,11 +2,13 @@
 
 The accounting is :class:`runtime.ledger.Ledger` (shared with the backtester);
 this actor feeds it fills and marks it to market on every bar or tick, and
-publishes a ``Position`` event after each fill.
+publishes a ``Position`` event after each fill. The ledger is handed to a
+replacement when the actor fails, so a restart loses no booking.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,9 @@ class PortfolioActor(LeanActor):
     def __init__(self, *, name: str, directory: Directory, ledger: Ledger) -> None:
         super().__init__(name=name, directory=directory)
         self._ledger = ledger
+
+    def handover(self, stuck: bool) -> Ledger:
+        return copy.deepcopy(self._ledger) if stuck else self._ledger
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)

@@ -16,13 +16,23 @@ bars never wake this actor (one thread wake less per bar on the hot path).
 A refused intent becomes an ``OrderUpdate`` with status REJECTED and a reason
 code, sent to the owning strategy and to the event sink. An accepted one is
 forwarded to the active engine as an ``Order``.
+
+Routing: risk is the single entry of orders into execution, so it keeps the
+table of open orders and the engine each was sent to (engines tell it their
+terminal updates). A cancel goes to the engine that holds the order. The
+supervisor's ``RouteOrders`` switches the engine new orders go to (failover
+and failback) and, when an engine cannot tell what is working there, has the
+orders open at it reported UNKNOWN. After ``Halt`` every new order is
+refused with ``HALTED``. All of this survives a restart of the risk actor
+(``handover``).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.actor import LeanActor
@@ -32,16 +42,18 @@ from runtime.messages import (
     CancelOrder,
     Flush,
     GetSnapshot,
+    Halt,
     Order,
     OrderIntent,
     OrderStatus,
     OrderUpdate,
     RejectReason,
+    RouteOrders,
     next_id,
 )
 from runtime.names import EVENTS, ActorKind, strategy_actor
 
-__all__ = ["RiskActor", "RiskStats", "check_intent", "order_from_intent"]
+__all__ = ["RiskActor", "RiskBook", "RiskStats", "check_intent", "order_from_intent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +68,27 @@ class RiskStats:
     """Directory name of the engine orders are routed to."""
     by_strategy: tuple[tuple[str, int, int], ...]
     """(strategy id, intents received, intents refused), sorted by id."""
+    open_orders: tuple[tuple[str, str], ...] = ()
+    """(client order id, engine) of every order sent and not finished, sorted."""
+    halted: str = ""
+    """Why trading is halted; empty while orders are accepted."""
+
+
+@dataclass(slots=True)
+class RiskBook:
+    """The risk actor's state, handed from a failed risk actor to its replacement."""
+
+    engine: str
+    """Directory name of the engine new orders go to."""
+    accepted: int = 0
+    rejected: int = 0
+    intents: dict[str, list[int]] = field(default_factory=dict)
+    """Per strategy: [received, refused]."""
+    open_orders: dict[str, Order] = field(default_factory=dict)
+    """Orders sent and not finished, by client order id."""
+    routed_to: dict[str, str] = field(default_factory=dict)
+    """Engine directory name of each open order."""
+    halted: str = ""
 
 
 def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason, str] | None:
@@ -115,63 +148,100 @@ class RiskActor(LeanActor):
         limits: RiskConfig,
         overrides: Mapping[str, RiskConfig],
         engine: str,
+        carry: RiskBook | None = None,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._limits = limits
         self._overrides = dict(overrides)
-        self._engine = engine
-        self._accepted = 0
-        self._rejected = 0
-        self._intents: dict[str, list[int]] = {}
+        self.book = carry if carry is not None else RiskBook(engine=engine)
+
+    def handover(self, stuck: bool) -> RiskBook:
+        return copy.deepcopy(self.book) if stuck else self.book
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
+        book = self.book
         if kind is OrderIntent:
             self._on_intent(message)
+        elif kind is OrderUpdate:
+            if message.status.is_terminal:
+                book.open_orders.pop(message.client_order_id, None)
+                book.routed_to.pop(message.client_order_id, None)
         elif kind is CancelOrder:
-            self.directory.tell(self._engine, message)
+            self.directory.tell(book.routed_to.get(message.client_order_id, book.engine), message)
+        elif kind is RouteOrders:
+            return self._route_orders(message)
+        elif kind is Halt:
+            book.halted = message.reason
         elif kind is GetSnapshot:
             return RiskStats(
-                accepted=self._accepted,
-                rejected=self._rejected,
-                engine=self._engine,
-                by_strategy=tuple(sorted((s, n, r) for s, (n, r) in self._intents.items())),
+                accepted=book.accepted,
+                rejected=book.rejected,
+                engine=book.engine,
+                by_strategy=tuple(sorted((s, n, r) for s, (n, r) in book.intents.items())),
+                open_orders=tuple(sorted(book.routed_to.items())),
+                halted=book.halted,
             )
         elif kind is not Flush:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
 
     def _on_intent(self, intent: OrderIntent) -> None:
-        counts = self._intents.setdefault(intent.strategy_id, [0, 0])
+        book = self.book
+        counts = book.intents.setdefault(intent.strategy_id, [0, 0])
         counts[0] += 1
-        limits = self._overrides.get(intent.strategy_id, self._limits)
-        breach = check_intent(intent, limits)
+        breach: tuple[RejectReason, str] | None
+        if book.halted:
+            breach = (RejectReason.HALTED, f"trading halted: {book.halted}")
+        else:
+            breach = check_intent(intent, self._overrides.get(intent.strategy_id, self._limits))
         if breach is None:
-            if self.directory.tell(self._engine, order_from_intent(intent)):
-                self._accepted += 1
+            order = order_from_intent(intent)
+            book.open_orders[order.client_order_id] = order
+            book.routed_to[order.client_order_id] = book.engine
+            if self.directory.tell(book.engine, order):
+                book.accepted += 1
                 return
-            breach = (RejectReason.NO_ENGINE, f"engine {self._engine!r} is not running")
-        self._rejected += 1
+            del book.open_orders[order.client_order_id]
+            del book.routed_to[order.client_order_id]
+            breach = (RejectReason.NO_ENGINE, f"engine {book.engine!r} is not running")
+        book.rejected += 1
         counts[1] += 1
-        self._reject(intent, *breach)
+        self._send_update(intent, OrderStatus.REJECTED, *breach)
 
-    def _reject(self, intent: OrderIntent, reason: RejectReason, text: str) -> None:
+    def _route_orders(self, route: RouteOrders) -> tuple[str, ...]:
+        book = self.book
+        previous, book.engine = book.engine, route.engine
+        if route.unknown_at:
+            for client_order_id, engine in book.routed_to.items():
+                if engine == route.unknown_at:
+                    self._send_update(
+                        book.open_orders[client_order_id],
+                        OrderStatus.UNKNOWN,
+                        RejectReason.ENGINE_ERROR,
+                        f"{engine} cannot tell whether this order is still working",
+                    )
+        return tuple(c for c, e in book.routed_to.items() if e == previous)
+
+    def _send_update(
+        self, order: OrderIntent | Order, status: OrderStatus, reason: RejectReason, text: str
+    ) -> None:
         now = time.time_ns()
         update = OrderUpdate(
             id=next_id(),
             ts_event=now,
             ts_init=now,
-            client_order_id=intent.client_order_id,
-            strategy_id=intent.strategy_id,
-            symbol=intent.symbol,
-            side=intent.side,
-            status=OrderStatus.REJECTED,
-            quantity=intent.quantity,
+            client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
+            status=status,
+            quantity=order.quantity,
             filled_quantity=0.0,
             avg_fill_price=None,
             reason=reason,
             message=text,
             engine="",
         )
-        self.directory.tell(strategy_actor(intent.strategy_id), update)
+        self.directory.tell(strategy_actor(order.strategy_id), update)
         self.directory.tell(EVENTS, update)

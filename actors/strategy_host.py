@@ -4,12 +4,20 @@ It owns the strategy object and gives it a :class:`_Context`: orders go to
 risk as ``OrderIntent`` messages, positions and open orders are tracked here
 from the strategy's own fills and updates, so the strategy never waits on
 another actor and never sees shared state.
+
+The host's books (:class:`StrategyBook`) are updated *before* the strategy's
+hook runs, so they are exact even when the hook raises. When the strategy
+fails, the books are handed to the replacement host: a restarted strategy
+knows its positions and working orders, and a fill that arrived while it was
+down (held by its address, delivered after the restart) is booked exactly
+once. Only the strategy object itself (its indicators) starts afresh.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -39,7 +47,7 @@ from runtime.messages import (
 from runtime.names import EVENTS, RISK, ActorKind
 from strategies.base import Strategy
 
-__all__ = ["StrategyHost", "StrategyStats"]
+__all__ = ["StrategyBook", "StrategyHost", "StrategyStats"]
 
 _FLAT = 1e-9
 """A position smaller than this is flat (float residue of fractional fills)."""
@@ -65,6 +73,25 @@ class StrategyStats:
     """(symbol, signed quantity) of every non-flat position."""
     open_orders: tuple[str, ...]
     """Client order ids still working."""
+
+
+@dataclass(slots=True)
+class StrategyBook:
+    """What a strategy host knows, handed from a failed host to its replacement."""
+
+    positions: dict[str, float] = field(default_factory=dict)
+    """Signed quantity per symbol, from the strategy's fills."""
+    open_orders: dict[str, OrderStatus] = field(default_factory=dict)
+    """Working orders by client order id, with their last status."""
+    last_price: dict[str, float] = field(default_factory=dict)
+    """Last price seen per symbol."""
+    market_time: int = 0
+    """ts_event of the last bar or tick."""
+    orders: int = 0
+    rejected: int = 0
+    fills: int = 0
+    bars: int = 0
+    ticks: int = 0
 
 
 class _Context:
@@ -98,16 +125,16 @@ class _Context:
         self._host.send_cancel(client_order_id)
 
     def position(self, symbol: str) -> float:
-        return self._host.positions.get(symbol, 0.0)
+        return self._host.book.positions.get(symbol, 0.0)
 
     def open_orders(self) -> tuple[str, ...]:
-        return tuple(self._host.open_orders)
+        return tuple(self._host.book.open_orders)
 
     def log(self, message: str) -> None:
         logger.bind(strategy=self._host.config.id).info("[{}] {}", self._host.config.id, message)
 
     def now(self) -> int:
-        return self._host.market_time
+        return self._host.book.market_time
 
 
 class StrategyHost(LeanActor):
@@ -122,20 +149,16 @@ class StrategyHost(LeanActor):
         directory: Directory,
         config: StrategyConfig,
         order_ids: ClientOrderIds,
+        carry: StrategyBook | None = None,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self.config = config
         self._order_ids = order_ids
-        self.positions: dict[str, float] = {}
-        self.open_orders: dict[str, OrderStatus] = {}
-        self.market_time = 0
-        self.last_price: dict[str, float] = {}
-        self._orders = 0
-        self._rejected = 0
-        self._fills = 0
-        self._bars = 0
-        self._ticks = 0
+        self.book = carry if carry is not None else StrategyBook()
         self._strategy: Strategy | None = None
+
+    def handover(self, stuck: bool) -> StrategyBook:
+        return copy.deepcopy(self.book) if stuck else self.book
 
     def setup(self) -> None:
         cls = self.config.strategy_class
@@ -171,30 +194,31 @@ class StrategyHost(LeanActor):
                 ts_event=now,
                 ts_init=now,
                 strategy_id=self.config.id,
-                orders=self._orders,
+                orders=self.book.orders,
             ),
         )
 
     def on_receive(self, message: Any) -> Any:
         strategy = self._strategy
         assert strategy is not None
+        book = self.book
         if type(message) is Bar:
-            self._bars += 1
-            self.market_time = message.ts_event
-            self.last_price[message.symbol] = message.close
+            book.bars += 1
+            book.market_time = message.ts_event
+            book.last_price[message.symbol] = message.close
             strategy.on_bar(message)
         elif type(message) is OrderUpdate:
             self._on_update(message)
             strategy.on_order(message)
         elif type(message) is Fill:
-            self._fills += 1
-            held = self.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
-            self.positions[message.symbol] = 0.0 if abs(held) < _FLAT else held
+            book.fills += 1
+            held = book.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
+            book.positions[message.symbol] = 0.0 if abs(held) < _FLAT else held
             strategy.on_fill(message)
         elif type(message) is Tick:
-            self._ticks += 1
-            self.market_time = message.ts_event
-            self.last_price[message.symbol] = message.price
+            book.ticks += 1
+            book.market_time = message.ts_event
+            book.last_price[message.symbol] = message.price
             strategy.on_tick(message)
         elif isinstance(message, GetSnapshot):
             return self.stats()
@@ -203,24 +227,26 @@ class StrategyHost(LeanActor):
         return None
 
     def _on_update(self, update: OrderUpdate) -> None:
+        open_orders = self.book.open_orders
         if update.status.is_terminal:
-            self.open_orders.pop(update.client_order_id, None)
+            open_orders.pop(update.client_order_id, None)
             if update.status is OrderStatus.REJECTED:
-                self._rejected += 1
-        elif update.client_order_id in self.open_orders:
-            self.open_orders[update.client_order_id] = update.status
+                self.book.rejected += 1
+        elif update.client_order_id in open_orders:
+            open_orders[update.client_order_id] = update.status
 
     def stats(self) -> StrategyStats:
         """Counters and positions of this strategy."""
+        book = self.book
         return StrategyStats(
             strategy_id=self.config.id,
-            orders=self._orders,
-            rejected=self._rejected,
-            fills=self._fills,
-            bars=self._bars,
-            ticks=self._ticks,
-            positions=tuple(sorted((s, q) for s, q in self.positions.items() if q != 0)),
-            open_orders=tuple(self.open_orders),
+            orders=book.orders,
+            rejected=book.rejected,
+            fills=book.fills,
+            bars=book.bars,
+            ticks=book.ticks,
+            positions=tuple(sorted((s, q) for s, q in book.positions.items() if q != 0)),
+            open_orders=tuple(book.open_orders),
         )
 
     def send_intent(
@@ -235,12 +261,15 @@ class StrategyHost(LeanActor):
         time_in_force: TimeInForce,
     ) -> str:
         """Build an intent, track it as open and tell risk."""
+        if self.revoked:
+            raise OrderError(f"{self.name} was replaced: the order was not sent")
+        book = self.book
         client_order_id = self._order_ids.next()
-        self.open_orders[client_order_id] = OrderStatus.RECEIVED
-        self._orders += 1
+        book.open_orders[client_order_id] = OrderStatus.RECEIVED
+        book.orders += 1
         intent = OrderIntent(
             id=next_id(),
-            ts_event=self.market_time,
+            ts_event=book.market_time,
             ts_init=time.time_ns(),
             client_order_id=client_order_id,
             strategy_id=self.config.id,
@@ -251,16 +280,18 @@ class StrategyHost(LeanActor):
             limit_price=limit_price,
             stop_price=stop_price,
             time_in_force=time_in_force,
-            market_price=self.last_price.get(symbol),
+            market_price=book.last_price.get(symbol),
         )
         if not self.directory.tell(RISK, intent):
-            del self.open_orders[client_order_id]
-            self._orders -= 1
+            del book.open_orders[client_order_id]
+            book.orders -= 1
             raise OrderError("the risk actor is not running: the order was not sent")
         return client_order_id
 
     def send_cancel(self, client_order_id: str) -> None:
         """Tell risk to cancel one of this strategy's orders."""
+        if self.revoked:
+            raise OrderError(f"{self.name} was replaced: the cancel was not sent")
         now = time.time_ns()
         self.directory.tell(
             RISK,

@@ -1,59 +1,126 @@
-"""The supervisor: parent of every actor of the runtime.
+"""The supervisor: parent of every actor of the runtime, modelled on Erlang/OTP.
 
-It starts its children in order, registers each under its stable name in the
-:class:`~runtime.directory.Directory`, and stops them in reverse order,
-joining every thread. It receives every child's failure report.
+It starts its children in order, gives each its stable name in the
+:class:`~runtime.directory.Directory`, restarts those that fail, and stops
+them in reverse order, joining every thread.
 
-pykka's failure rules, which this supervisor is built on:
+pykka's failure rules, and how each is handled here:
 
 - an exception while handling a ``tell`` stops the actor and calls its
-  ``on_failure``; :class:`~runtime.actor.LeanActor` reports it here as
-  ``ActorFailed``;
+  ``on_failure``: :class:`~runtime.actor.LeanActor` reports it here as
+  ``ActorFailed`` (with the failed incarnation's URN);
 - the same exception while handling an ``ask`` goes back to the caller and
-  the actor lives on (so data and orders are *told*; asks are kept for
-  control messages such as ``Flush`` and ``GetSnapshot``);
-- an exception in ``on_start`` stops the actor without ``on_failure``;
-  ``LeanActor.on_start`` reports it before re-raising;
-- a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``) would make pykka
-  stop every actor; ``LeanActor`` turns it into ``ActorCrashError`` so only
-  that actor fails.
+  the actor lives on: data and orders are therefore always *told*, and asks
+  are kept for control messages (``Flush``, ``GetSnapshot``, ``Probe``);
+- an exception in ``on_start`` stops the actor *without* ``on_failure``:
+  ``LeanActor.on_start`` reports it before re-raising, and a replacement that
+  fails to start is one failed restart attempt;
+- a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``) in any actor
+  would make pykka stop *every* actor: ``LeanActor`` turns it into
+  ``ActorCrashError`` so only that actor fails, and a strategy calling
+  ``sys.exit()`` is restarted like any other failure.
 
-In this version a failed child is reported (log and ``ActorFailed`` event),
-removed from the directory and stays stopped. A failed strategy stops alone.
-A failed core actor (feed, risk, engine, portfolio, event sink) is escalated
-through ``on_escalate``: the runtime cannot trade correctly without it, so it
-is stopped in order. Restart policies, quarantine and engine failover build
-on the same report.
+What a failure leads to (``[supervision]``, per child overrides):
+
+1. The child's address *holds* every message sent to it from that moment.
+   Once its thread has ended, the messages it had not handled and its
+   :meth:`~runtime.actor.LeanActor.handover` state (a strategy's positions
+   and open orders, an engine's adapter...) are taken for the replacement.
+2. Its :class:`~runtime.restart.RestartTracker` decides: restart after an
+   exponential backoff with jitter, or give up (past ``max_restarts`` within
+   ``period_s``, or ``restart = "temporary"``). ``permanent`` and
+   ``transient`` children are both restarted after a failure; they differ
+   only for a child that stops by itself, which no tradepit actor does.
+3. A restart starts the replacement from the handover state, then delivers
+   the unhandled and held messages before anything newer: only the message
+   that caused the failure is lost to the failed actor. ``ActorRestarted``.
+4. Giving up depends on the kind: a strategy is **quarantined** (stopped,
+   its working orders cancelled or kept per ``open_orders``, messages for it
+   dropped, ``StrategyQuarantined``; no other strategy is touched); an engine
+   is marked down and, if active, **failed over**; a core actor (feed, risk,
+   portfolio, event sink) **halts trading**: risk refuses new orders, every
+   engine cancels its working orders, ``TradingHalted``, and ``on_escalate``
+   tells the runtime.
+
+Hung actors: every ``health_interval_s`` each child is asked a ``Probe``.
+One that has not answered within ``health_timeout_s`` is stuck in a handler:
+it is revoked (it must not act again), its waiting messages are taken and a
+copy of its state handed over, and it is replaced as if it had failed. An
+engine that answers unhealthy (its broker is unreachable) counts one engine
+failure but keeps running.
+
+Engines: every engine failure (crash, stuck, unhealthy probe, ``EngineFault``
+from its adapter) goes to :class:`~runtime.failover.Failover`. At
+``failover_threshold`` failures of the active engine, risk is told to route
+new orders to the next engine; the old engine is asked to reconcile its
+working orders, and if it does not answer in ``health_timeout_s`` risk
+reports those orders UNKNOWN. ``failback_after_s`` later the primary is
+probed and restored once healthy. ``force`` pins an engine.
+
+Everything the supervisor does runs in its own thread; its timers (backoff,
+probes, failback) are messages it sends itself through a
+:class:`~runtime.scheduler.Scheduler`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import pykka
 from loguru import logger
 
-from runtime.actor import LeanActor, actor_thread
-from runtime.directory import Directory
+from runtime.actor import LeanActor, actor_of, actor_thread
+from runtime.config import ExecutionConfig, OpenOrderPolicy, SupervisionConfig
+from runtime.directory import Address, Directory
 from runtime.errors import StartupError
+from runtime.failover import ExecutionStatus, Failover
 from runtime.messages import (
     ActorFailed,
+    ActorRestarted,
     ActorStarted,
     ActorStopped,
+    CancelAll,
+    CancelOrder,
+    EngineFailedBack,
+    EngineFailedOver,
+    EngineFault,
     Flush,
     GetSnapshot,
+    Halt,
     Handshake,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderUpdate,
+    Probe,
+    Reconcile,
+    RejectReason,
+    RouteOrders,
     StartChildren,
     StopChildren,
+    StrategyQuarantined,
+    TradingHalted,
     next_id,
 )
-from runtime.names import EVENTS, ActorKind
+from runtime.names import EVENTS, RISK, ActorKind, engine_actor, strategy_actor
+from runtime.restart import Restart, RestartTracker
+from runtime.scheduler import Scheduler
 
-__all__ = ["ChildSpec", "ChildStatus", "Supervisor"]
+__all__ = [
+    "ChildSpec",
+    "ChildState",
+    "ChildStatus",
+    "GetExecutionStatus",
+    "PinEngine",
+    "Supervisor",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,38 +130,130 @@ class ChildSpec:
     name: str
     """Stable directory name."""
     kind: ActorKind
-    """Actor kind: decides what its failure means."""
-    start: Callable[[], pykka.ActorRef[Any]]
-    """Starts the actor and returns its reference."""
+    """Actor kind: decides what giving up on it means."""
+    start: Callable[[Any], pykka.ActorRef[Any]]
+    """Starts the actor from a handover state (None the first time)."""
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    """Restart type, intensity, backoff, probes."""
+    engine: str = ""
+    """For engines: the ``[engines.NAME]`` name."""
+
+
+class ChildState(StrEnum):
+    """Where a child is in its life."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    """Failed; waiting out its backoff. Messages to it are held."""
+    QUARANTINED = "quarantined"
+    """A strategy past its restart intensity: stopped for good."""
+    FAILED = "failed"
+    """A core actor or engine past its restart intensity: stopped for good."""
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChildStatus:
-    """One child as answered to ``GetSnapshot``."""
+    """One child as answered to ``GetSnapshot``: a row of ``tradepit actors``."""
 
     name: str
     """Stable directory name."""
     kind: ActorKind
     """Actor kind."""
+    state: ChildState
+    """Running, restarting, quarantined, failed or stopped."""
     alive: bool
     """Whether it is processing messages."""
     failures: int
-    """Failures reported since start."""
+    """Failures since start (crashes, failed restarts, unanswered probes)."""
+    restarts: int
+    """Successful restarts since start."""
     last_error: str
     """The last failure, empty if none."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetExecutionStatus:
+    """Asked of the supervisor: answered with the :class:`ExecutionStatus`."""
+
+
+@dataclass(frozen=True, slots=True)
+class PinEngine:
+    """Asked of the supervisor: pin ``engine`` and switch to it (empty: automatic again).
+
+    Answered with the :class:`ExecutionStatus` after the change; raises
+    ``ValueError`` for an engine that is not configured.
+    """
+
+    engine: str
+
+
+@dataclass(frozen=True, slots=True)
+class _RestartDue:
+    name: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ProbeDue:
+    name: str
+    urn: str
+
+
+@dataclass(frozen=True, slots=True)
+class _FailbackDue:
+    switches: int
+
+
+@dataclass(frozen=True, slots=True)
+class _FailbackCheck:
+    switches: int
+    future: pykka.Future[Any] | None
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class _ReconcileDue:
+    engine: str
+    future: pykka.Future[Any] | None
+
+
+_POLL_S = 0.02
+"""How often a pending failback probe is looked at."""
 
 
 @dataclass(slots=True)
 class _Child:
     spec: ChildSpec
-    ref: pykka.ActorRef[Any]
-    thread: threading.Thread | None
+    tracker: RestartTracker
+    address: Address | None = None
+    ref: pykka.ActorRef[Any] | None = None
+    actor: LeanActor | None = None
+    thread: threading.Thread | None = None
+    state: ChildState = ChildState.RUNNING
     failures: int = 0
+    restarts: int = 0
     last_error: str = ""
+    carry: Any = None
+    pending: list[Any] = field(default_factory=list)
+    attempt: int = 0
+    delay_s: float = 0.0
+    restarts_in_window: int = 0
+    probe: pykka.Future[Any] | None = None
+    probe_sent: float = 0.0
+    abandoned: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def urn(self) -> str:
+        return self.ref.actor_urn if self.ref is not None else ""
+
+
+def _now_ns() -> int:
+    return time.time_ns()
 
 
 class Supervisor(LeanActor):
-    """Starts, watches and stops the runtime's actors."""
+    """Starts, watches, restarts and stops the runtime's actors."""
 
     kind = ActorKind.SUPERVISOR
 
@@ -105,48 +264,111 @@ class Supervisor(LeanActor):
         directory: Directory,
         children: Sequence[ChildSpec],
         start_timeout_s: float = 10.0,
-        on_escalate: Callable[[ActorFailed], None] | None = None,
+        on_escalate: Callable[[str], None] | None = None,
+        execution: ExecutionConfig | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._specs = tuple(children)
-        self._children: dict[str, _Child] = {}
-        self._stopped: dict[str, _Child] = {}
+        rng = rng if rng is not None else random.Random()
+        self._children = {
+            s.name: _Child(spec=s, tracker=RestartTracker(s.supervision, rng)) for s in self._specs
+        }
+        self._started: list[str] = []
         self._start_timeout_s = start_timeout_s
         self._on_escalate = on_escalate
+        engines = tuple(s.engine for s in self._specs if s.kind is ActorKind.ENGINE)
+        execution = execution or ExecutionConfig(engines=engines)
+        self._failover = (
+            Failover(
+                engines,
+                threshold=execution.failover_threshold,
+                failback_after_s=execution.failback_after_s,
+                force=execution.force,
+            )
+            if engines
+            else None
+        )
+        self._halted = ""
+        self._scheduler: Scheduler | None = None
+
+    # --- messages ------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self._scheduler = Scheduler(self.actor_ref.tell, name=f"tradepit-{self.name}-timers")
+
+    def on_stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, ActorFailed):
-            self._on_failed(message)
-        elif isinstance(message, StartChildren):
-            self._start_all()
-        elif isinstance(message, StopChildren):
+        kind = type(message)
+        if kind is StopChildren:
             return self._stop_some(message.timeout_s, message.names)
-        elif isinstance(message, GetSnapshot):
+        if kind is StartChildren:
+            self._start_all()
+            return None
+        if kind is GetSnapshot:
             return self.status()
-        elif not isinstance(message, Flush):
-            raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
+        if kind is GetExecutionStatus:
+            return self.execution_status()
+        if kind is PinEngine:
+            return self._pin(message.engine)
+        # Failure handling must never take the supervisor down: whatever goes
+        # wrong in it is logged and the supervisor keeps serving.
+        try:
+            if kind is ActorFailed:
+                self._on_failed(message)
+            elif kind is EngineFault:
+                self._publish(message)
+                self._engine_failure(message.engine, message.error)
+            elif kind is _RestartDue:
+                self._restart_due(message)
+            elif kind is _ProbeDue:
+                self._probe_due(message)
+            elif kind is _FailbackDue:
+                self._failback_due(message)
+            elif kind is _FailbackCheck:
+                self._failback_check(message)
+            elif kind is _ReconcileDue:
+                self._reconcile_due(message)
+            elif kind is not Flush:
+                raise TypeError(f"{self.name} cannot handle {kind.__name__}")
+        except TypeError:
+            raise
+        except Exception:
+            logger.exception("supervisor: error while handling {}", kind.__name__)
         return None
+
+    # --- views ---------------------------------------------------------------------
 
     def status(self) -> tuple[ChildStatus, ...]:
         """Every child ever started, in start order."""
-        children = {**self._stopped, **self._children}
         return tuple(
             ChildStatus(
                 name=c.spec.name,
                 kind=c.spec.kind,
-                alive=c.ref.is_alive(),
+                state=c.state,
+                alive=c.ref is not None and c.ref.is_alive(),
                 failures=c.failures,
+                restarts=c.restarts,
                 last_error=c.last_error,
             )
-            for c in sorted(children.values(), key=lambda c: self._specs.index(c.spec))
+            for c in (self._children[n] for n in self._started)
         )
+
+    def execution_status(self) -> ExecutionStatus | None:
+        """Active engine, backups, failure counts, recovery state; None without engines."""
+        return self._failover.status() if self._failover is not None else None
+
+    # --- start and stop ------------------------------------------------------------
 
     def _publish(self, event: object) -> None:
         self.directory.tell(EVENTS, event)
 
     def _start_all(self) -> None:
         for spec in self._specs:
-            ref = spec.start()
+            ref = spec.start(None)
             try:
                 ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
             except pykka.Timeout:
@@ -160,19 +382,30 @@ class Supervisor(LeanActor):
                 self._abandon(ref)
                 self._stop_some(self._start_timeout_s, None)
                 raise StartupError(f"{spec.name} ({spec.kind}) failed to start: {exc}") from exc
-            self.directory.register(spec.name, ref)
-            self._children[spec.name] = _Child(spec=spec, ref=ref, thread=actor_thread(ref))
-            now = time.time_ns()
+            child = self._children[spec.name]
+            self._attach(child, ref)
+            child.address = self.directory.register(spec.name, ref)
+            self._started.append(spec.name)
+            now = _now_ns()
             self._publish(
                 ActorStarted(
                     id=next_id(), ts_event=now, ts_init=now, name=spec.name, kind=spec.kind
                 )
             )
 
+    def _attach(self, child: _Child, ref: pykka.ActorRef[Any]) -> None:
+        child.ref = ref
+        child.actor = actor_of(ref)
+        child.thread = actor_thread(ref)
+        child.state = ChildState.RUNNING
+        child.probe = None
+        self._schedule_probe(child, child.spec.supervision.health_interval_s)
+
     def _abandon(self, ref: pykka.ActorRef[Any]) -> bool:
         """Stop an actor that failed its start; True if its thread is still running."""
         thread = actor_thread(ref)
-        ref.stop(block=False)
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.stop(block=False)
         if thread is None:
             return False
         thread.join(self._start_timeout_s)
@@ -181,36 +414,424 @@ class Supervisor(LeanActor):
     def _stop_some(self, timeout_s: float, names: tuple[str, ...] | None) -> tuple[str, ...]:
         """Stop children in reverse start order; return names whose thread did not end."""
         stuck = []
-        for name in reversed(list(self._children)):
+        for name in reversed(self._started):
             if names is not None and name not in names:
                 continue
-            child = self._children.pop(name)
-            self._stopped[name] = child
-            now = time.time_ns()
-            self._publish(
-                ActorStopped(
-                    id=next_id(), ts_event=now, ts_init=now, name=name, kind=child.spec.kind
+            child = self._children[name]
+            if child.state is ChildState.STOPPED:
+                continue
+            was_running = child.state is ChildState.RUNNING and child.ref is not None
+            child.state = ChildState.STOPPED  # cancels a pending restart
+            if was_running and child.ref is not None:
+                now = _now_ns()
+                self._publish(
+                    ActorStopped(
+                        id=next_id(), ts_event=now, ts_init=now, name=name, kind=child.spec.kind
+                    )
                 )
-            )
-            try:
-                child.ref.stop(block=True, timeout=timeout_s)
-            except pykka.Timeout:
-                logger.error("{} did not stop within {}s", name, timeout_s)
-            self.directory.unregister(name)
-            if child.thread is not None:
-                child.thread.join(timeout_s)
-                if child.thread.is_alive():
-                    stuck.append(name)
+                try:
+                    child.ref.stop(block=True, timeout=timeout_s)
+                except pykka.Timeout:
+                    logger.error("{} did not stop within {}s", name, timeout_s)
+                except pykka.ActorDeadError:
+                    pass
+            held = self.directory.unregister(name)
+            if held:
+                logger.warning("{} stopped with {} messages undelivered", name, len(held))
+            threads = [t for t in (child.thread, *child.abandoned) if t is not None]
+            for thread in threads:
+                thread.join(timeout_s)
+            if any(t.is_alive() for t in threads):
+                stuck.append(name)
+            child.ref = child.actor = None
         return tuple(stuck)
+
+    # --- failures ------------------------------------------------------------------
 
     def _on_failed(self, event: ActorFailed) -> None:
         child = self._children.get(event.name)
-        self._publish(event)
-        if child is None:
+        if child is None or child.state is not ChildState.RUNNING or child.urn != event.actor_urn:
+            # About an incarnation already replaced (or a failed restart attempt,
+            # counted when it happened): counting it again would be wrong.
+            logger.debug("supervisor: late failure report of {} ignored", event.name)
             return
+        self._fail(child, event.error, stuck=False, event=event)
+
+    def _fail(self, child: _Child, error: str, *, stuck: bool, event: ActorFailed | None) -> None:
+        """Take the failed child's messages and state, then restart or give up."""
+        now = time.monotonic()
+        spec = child.spec
+        assert child.address is not None
+        child.address.hold()
+        actor, thread, urn = child.actor, child.thread, child.urn
+        if not stuck and thread is not None:
+            thread.join(spec.supervision.shutdown_timeout_s)
+            stuck = thread.is_alive()
+        taken: list[Any] = []
+        carry: Any = None
+        if actor is not None:
+            if stuck:
+                actor.revoke()
+                if thread is not None:
+                    child.abandoned.append(thread)
+            else:
+                taken.extend(actor.leftovers)
+            taken.extend(actor.take_inbox())
+            try:
+                carry = actor.handover(stuck)
+            except Exception:
+                logger.exception("supervisor: {} could not hand over its state", spec.name)
+        if stuck and child.ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                child.ref.stop(block=False)
+        child.ref = child.actor = child.thread = None
+        child.probe = None
+        child.carry = carry
+        child.pending = taken + child.pending
         child.failures += 1
-        child.last_error = event.error
-        if not child.ref.is_alive():
-            self.directory.unregister(event.name)
-        if child.spec.kind.is_core and self._on_escalate is not None:
-            self._on_escalate(event)
+        child.last_error = error
+        child.state = ChildState.RESTARTING
+        if event is None:
+            wall = _now_ns()
+            event = ActorFailed(
+                id=next_id(),
+                ts_event=wall,
+                ts_init=wall,
+                name=spec.name,
+                kind=spec.kind,
+                error=error,
+                actor_urn=urn,
+            )
+        logger.error("{} ({}) failed: {}", spec.name, spec.kind, error)
+        self._publish(event)
+        if spec.kind is ActorKind.ENGINE:
+            if stuck and carry is None:
+                # A fresh adapter will replace the stuck one: what was working
+                # there can no longer be known from here.
+                self._mark_unknown(spec.name)
+            self._engine_failure(spec.engine, error)
+        self._decide(child, now)
+
+    def _decide(self, child: _Child, now: float) -> None:
+        decision = child.tracker.on_failure(now)
+        if isinstance(decision, Restart):
+            child.attempt += 1
+            child.delay_s = decision.delay_s
+            child.restarts_in_window = decision.restarts
+            due = _RestartDue(child.spec.name, child.attempt)
+            if decision.delay_s <= 0:
+                self._restart_due(due)
+            else:
+                assert self._scheduler is not None
+                self._scheduler.after(decision.delay_s, due)
+        else:
+            self._give_up(child, decision.reason)
+
+    def _restart_due(self, due: _RestartDue) -> None:
+        child = self._children.get(due.name)
+        if (
+            child is None
+            or child.state is not ChildState.RESTARTING
+            or child.attempt != due.attempt
+        ):
+            return
+        spec = child.spec
+        ref: pykka.ActorRef[Any] | None = None
+        try:
+            ref = spec.start(child.carry)
+            ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
+        except Exception as exc:
+            # One failed attempt: counted once (its own report is ignored as late).
+            if ref is not None:
+                self._abandon(ref)
+            child.failures += 1
+            child.last_error = f"restart failed: {exc}"
+            logger.error("{} ({}) restart failed: {!r}", spec.name, spec.kind, exc)
+            self._decide(child, time.monotonic())
+            return
+        assert child.address is not None
+        self._attach(child, ref)
+        delivered = child.address.resume(ref, child.pending)
+        child.pending = []
+        child.carry = None
+        child.restarts += 1
+        now = _now_ns()
+        logger.warning(
+            "{} ({}) restarted ({} in window, backoff {:.3f}s, {} messages redelivered)",
+            spec.name,
+            spec.kind,
+            child.restarts_in_window,
+            child.delay_s,
+            delivered,
+        )
+        self._publish(
+            ActorRestarted(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                name=spec.name,
+                kind=spec.kind,
+                restarts=child.restarts_in_window,
+                delay_s=child.delay_s,
+                redelivered=delivered,
+            )
+        )
+
+    def _give_up(self, child: _Child, reason: str) -> None:
+        spec = child.spec
+        held = self.directory.unregister(spec.name)
+        error = child.last_error
+        child.last_error = f"{error} ({reason})" if error else reason
+        logger.error("{} ({}) given up: {}", spec.name, spec.kind, reason)
+        if spec.kind is ActorKind.STRATEGY:
+            child.state = ChildState.QUARANTINED
+            self._quarantine(child, error, len(held))
+        elif spec.kind is ActorKind.ENGINE:
+            child.state = ChildState.FAILED
+            self._bounce(held, RejectReason.NO_ENGINE, f"engine {spec.engine!r} is down")
+            self._mark_unknown(spec.name)
+            assert self._failover is not None
+            target = self._failover.mark_down(spec.engine)
+            if target is not None:
+                self._switch(target, f"{spec.name} down: {reason}")
+        else:
+            child.state = ChildState.FAILED
+            self._bounce(held, RejectReason.HALTED, f"trading halted: {spec.name} failed")
+            self._halt(spec.name, f"{spec.name} ({spec.kind}) failed: {error} ({reason})")
+
+    def _quarantine(self, child: _Child, error: str, dropped: int) -> None:
+        spec = child.spec
+        strategy_id = spec.name.removeprefix(strategy_actor(""))
+        policy = spec.supervision.open_orders
+        open_orders: tuple[str, ...] = ()
+        book = child.carry
+        if book is not None:
+            open_orders = tuple(getattr(book, "open_orders", ()))
+        if policy is OpenOrderPolicy.CANCEL:
+            for client_order_id in open_orders:
+                now = _now_ns()
+                self.directory.tell(
+                    RISK,
+                    CancelOrder(
+                        id=next_id(),
+                        ts_event=now,
+                        ts_init=now,
+                        client_order_id=client_order_id,
+                        strategy_id=strategy_id,
+                    ),
+                )
+        if dropped:
+            logger.warning(
+                "{}: {} messages for the quarantined strategy dropped", spec.name, dropped
+            )
+        now = _now_ns()
+        self._publish(
+            StrategyQuarantined(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                strategy_id=strategy_id,
+                failures=child.failures,
+                error=error,
+                open_orders=policy.value,
+            )
+        )
+        child.carry = None
+        child.pending = []
+
+    def _bounce(self, held: list[Any], reason: RejectReason, text: str) -> None:
+        """Answer the orders an actor given up on was holding: none is dropped silently."""
+        for message in held:
+            if type(message) is OrderIntent or type(message) is Order:
+                now = _now_ns()
+                update = OrderUpdate(
+                    id=next_id(),
+                    ts_event=now,
+                    ts_init=now,
+                    client_order_id=message.client_order_id,
+                    strategy_id=message.strategy_id,
+                    symbol=message.symbol,
+                    side=message.side,
+                    status=OrderStatus.REJECTED,
+                    quantity=message.quantity,
+                    filled_quantity=0.0,
+                    avg_fill_price=None,
+                    reason=reason,
+                    message=text,
+                    engine="",
+                )
+                self.directory.tell(strategy_actor(message.strategy_id), update)
+                self.directory.tell(RISK, update)
+                self._publish(update)
+
+    def _halt(self, actor: str, reason: str) -> None:
+        if self._halted:
+            return
+        self._halted = reason
+        now = _now_ns()
+        self._publish(
+            TradingHalted(id=next_id(), ts_event=now, ts_init=now, actor=actor, reason=reason)
+        )
+        self.directory.tell(RISK, Halt(reason))
+        cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
+        for child in self._children.values():
+            if child.spec.kind is ActorKind.ENGINE and child.address is not None:
+                child.address.tell(cancel)
+        if self._on_escalate is not None:
+            self._on_escalate(reason)
+
+    # --- health probes ---------------------------------------------------------------
+
+    def _schedule_probe(self, child: _Child, delay_s: float) -> None:
+        if self._scheduler is not None and child.ref is not None:
+            self._scheduler.after(delay_s, _ProbeDue(child.spec.name, child.ref.actor_urn))
+
+    def _probe_due(self, due: _ProbeDue) -> None:
+        child = self._children.get(due.name)
+        if child is None or child.state is not ChildState.RUNNING or child.urn != due.urn:
+            return
+        config = child.spec.supervision
+        now = time.monotonic()
+        if child.probe is None:
+            assert child.address is not None
+            child.probe = child.address.ask_later(Probe())
+            child.probe_sent = now
+            self._schedule_probe(child, min(config.health_interval_s, config.health_timeout_s))
+            return
+        try:
+            healthy = child.probe.get(timeout=0)
+        except pykka.Timeout:
+            waited = now - child.probe_sent
+            if waited >= config.health_timeout_s:
+                self._fail(
+                    child,
+                    f"no answer to a health probe within {config.health_timeout_s:g}s",
+                    stuck=True,
+                    event=None,
+                )
+            else:
+                self._schedule_probe(child, config.health_timeout_s - waited)
+            return
+        except Exception:  # it failed meanwhile: its failure report is on its way
+            return
+        child.probe = None
+        if healthy is False and child.spec.kind is ActorKind.ENGINE:
+            self._engine_failure(child.spec.engine, "unhealthy: its broker is unreachable")
+        self._schedule_probe(
+            child, max(0.0, child.probe_sent + config.health_interval_s - time.monotonic())
+        )
+
+    # --- engines: failover and failback --------------------------------------------
+
+    def _engine_failure(self, engine: str, error: str) -> None:
+        if self._failover is None or engine not in self._failover.engines:
+            return
+        target = self._failover.record_failure(engine)
+        if target is not None:
+            self._switch(target, error)
+
+    def _switch(self, engine: str, reason: str) -> None:
+        failover = self._failover
+        assert failover is not None
+        now = time.monotonic()
+        previous = failover.switch(engine, now=now, wall_ns=_now_ns())
+        self.directory.tell(RISK, RouteOrders(engine_actor(engine)))
+        # Reconcile what is working at the previous engine, where it answers.
+        old = self.directory.get(engine_actor(previous))
+        future = old.ask_later(Reconcile()) if old is not None else None
+        timeout = self._children[engine_actor(previous)].spec.supervision.health_timeout_s
+        assert self._scheduler is not None
+        self._scheduler.after(timeout, _ReconcileDue(previous, future))
+        wall = _now_ns()
+        status = failover.status()
+        if engine == failover.primary:
+            event: object = EngineFailedBack(
+                id=next_id(), ts_event=wall, ts_init=wall, previous=previous, engine=engine
+            )
+            logger.warning("engine failback: {} -> {}", previous, engine)
+        else:
+            failures = dict(status.failures)[previous]
+            event = EngineFailedOver(
+                id=next_id(),
+                ts_event=wall,
+                ts_init=wall,
+                previous=previous,
+                engine=engine,
+                failures=failures,
+                reason=reason,
+            )
+            logger.error("engine failover: {} -> {} ({})", previous, engine, reason)
+        self._publish(event)
+        when = failover.failback_at()
+        if when is not None:
+            self._scheduler.at(when, _FailbackDue(status.switches))
+
+    def _reconcile_due(self, due: _ReconcileDue) -> None:
+        if due.future is not None:
+            try:
+                due.future.get(timeout=0)
+                return
+            except Exception as exc:
+                logger.warning("engine {} did not reconcile: {!r}", due.engine, exc)
+        self._mark_unknown(engine_actor(due.engine))
+
+    def _mark_unknown(self, engine_name: str) -> None:
+        """Tell risk that what is working at ``engine_name`` is unknown now."""
+        if self._failover is None:
+            return
+        self.directory.tell(
+            RISK, RouteOrders(engine_actor(self._failover.active), unknown_at=engine_name)
+        )
+
+    def _failback_due(self, due: _FailbackDue) -> None:
+        failover = self._failover
+        if failover is None or failover.status().switches != due.switches:
+            return
+        if failover.failback_at() is None:
+            return
+        primary = self._children[engine_actor(failover.primary)]
+        future = (
+            primary.address.ask_later(Probe())
+            if primary.address is not None and primary.state is ChildState.RUNNING
+            else None
+        )
+        deadline = time.monotonic() + primary.spec.supervision.health_timeout_s
+        self._failback_check(_FailbackCheck(due.switches, future, deadline))
+
+    def _failback_check(self, check: _FailbackCheck) -> None:
+        failover = self._failover
+        assert failover is not None and self._scheduler is not None
+        if failover.status().switches != check.switches:
+            return
+        healthy = False
+        if check.future is not None:
+            try:
+                healthy = check.future.get(timeout=0) is True
+            except pykka.Timeout:
+                if time.monotonic() < check.deadline:
+                    self._scheduler.after(_POLL_S, check)
+                    return
+            except Exception:
+                healthy = False
+        if healthy and failover.failback_at() is not None:
+            self._switch(failover.primary, "primary healthy again")
+            return
+        now = time.monotonic()
+        failover.failback_failed(now)
+        logger.info("failback: primary {} not healthy yet", failover.primary)
+        when = failover.failback_at()
+        if when is not None:
+            self._scheduler.at(when, _FailbackDue(check.switches))
+
+    def _pin(self, engine: str) -> ExecutionStatus:
+        failover = self._failover
+        if failover is None:
+            raise ValueError("this runtime has no engines")
+        failover.pin(engine)
+        if engine and engine != failover.active:
+            self._switch(engine, "forced")
+        elif not engine:
+            when = failover.failback_at()
+            if when is not None and self._scheduler is not None:
+                self._scheduler.at(when, _FailbackDue(failover.status().switches))
+        return failover.status()

@@ -11,10 +11,21 @@ It is a pykka ``ThreadingActor`` with three changes:
 - a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``) raised while
   handling a message or in ``on_start`` is re-raised as
   :class:`~runtime.errors.ActorCrashError`. pykka would otherwise stop *every*
-  actor; this way only the offending actor fails.
+  actor; this way only the offending actor fails;
+- messages still in the inbox when the actor stops are kept in
+  ``leftovers`` instead of being dropped: the supervisor hands them to the
+  replacement of a failed actor, so a crash loses only the message that
+  caused it.
 
 Failures are reported to the supervisor (name ``supervisor`` in the
-:class:`~runtime.directory.Directory`) as an ``ActorFailed`` message.
+:class:`~runtime.directory.Directory`) as an ``ActorFailed`` message carrying
+the actor's URN, so that a report about an incarnation already replaced is
+recognised as late. Every actor answers the supervisor's ``Probe`` from its
+mailbox with :meth:`LeanActor.healthy`; one stuck in a handler does not answer.
+
+What survives a restart is explicit: :meth:`LeanActor.handover` returns the
+state the replacement starts from (a strategy host's books, an engine's
+adapter...); each actor kind's constructor takes it back as ``carry``.
 """
 
 from __future__ import annotations
@@ -31,17 +42,23 @@ from loguru import logger
 
 from runtime.directory import Directory
 from runtime.errors import ActorCrashError
-from runtime.messages import ActorFailed, Handshake, next_id
+from runtime.messages import ActorFailed, Crash, Handshake, Probe, next_id
 from runtime.names import SUPERVISOR, ActorKind
 
-__all__ = ["LeanActor", "actor_thread"]
+__all__ = ["LeanActor", "actor_of", "actor_thread"]
 
 _THREADS: weakref.WeakValueDictionary[str, threading.Thread] = weakref.WeakValueDictionary()
+_ACTORS: weakref.WeakValueDictionary[str, LeanActor] = weakref.WeakValueDictionary()
 
 
 def actor_thread(ref: pykka.ActorRef[Any]) -> threading.Thread | None:
     """The thread running the actor behind ``ref`` (None once it is gone)."""
     return _THREADS.get(ref.actor_urn)
+
+
+def actor_of(ref: pykka.ActorRef[Any]) -> LeanActor | None:
+    """The actor object behind ``ref``, for its supervisor (None once collected)."""
+    return _ACTORS.get(ref.actor_urn)
 
 
 class LeanActor(pykka.ThreadingActor):
@@ -55,6 +72,12 @@ class LeanActor(pykka.ThreadingActor):
         self.name = name
         self.directory = directory
         self.thread: threading.Thread | None = None
+        self.leftovers: list[Any] = []
+        """Messages told to it that it had not handled when it stopped."""
+        self.revoked = False
+        """Set when the supervisor replaced it while it was stuck: it must not act."""
+        self._unhang = threading.Event()
+        _ACTORS[self.actor_urn] = self
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -68,14 +91,70 @@ class LeanActor(pykka.ThreadingActor):
         self.thread.start()
 
     def _handle_receive(self, message: Any) -> Any:
-        if type(message) is Handshake:
+        kind = type(message)
+        if kind is Handshake:
             return None
+        if kind is Probe:
+            return self.healthy()
         try:
+            if kind is Crash:
+                return self._crash(message)
             return super()._handle_receive(message)
         except Exception:
             raise
         except BaseException as exc:
             raise ActorCrashError(f"{type(exc).__name__} raised in actor {self.name}") from exc
+
+    def _actor_loop_teardown(self) -> None:
+        # pykka drops told messages left in the inbox; keep them for a replacement.
+        self.leftovers.extend(self.take_inbox())
+        super()._actor_loop_teardown()
+
+    def take_inbox(self) -> list[Any]:
+        """Remove and return the told messages waiting in the inbox (supervisor only,
+        once the actor is stopped or stuck); asks waiting there are left in place."""
+        taken: list[Any] = []
+        kept: list[Any] = []
+        inbox: queue.SimpleQueue[Any] = self.actor_inbox  # type: ignore[assignment]
+        while True:
+            try:
+                envelope = inbox.get_nowait()
+            except queue.Empty:
+                break
+            if envelope.reply_to is None:
+                taken.append(envelope.message)
+            else:
+                kept.append(envelope)
+        for envelope in kept:
+            inbox.put(envelope)
+        return taken
+
+    def healthy(self) -> bool:
+        """Answer to the supervisor's health probe; True unless a subclass knows better."""
+        return True
+
+    def handover(self, stuck: bool) -> Any:
+        """State a replacement starts from (None: start fresh).
+
+        Called by the supervisor after this actor failed: once its thread has
+        ended (``stuck`` False: the state is the replacement's alone), or while
+        its thread is stuck in a handler (``stuck`` True: return a copy, never
+        objects the stuck thread may still change).
+        """
+        return None
+
+    def revoke(self) -> None:
+        """The supervisor replaced this actor while it was stuck: it must not act again."""
+        self.revoked = True
+        self._unhang.set()
+
+    def _crash(self, crash: Crash) -> None:
+        if crash.mode == "hang":
+            self._unhang.wait(crash.hang_s)
+            return
+        if crash.mode == "exit":
+            raise SystemExit(f"crash requested in {self.name}")
+        raise RuntimeError(f"crash requested in {self.name}")
 
     def on_start(self) -> None:
         """Run :meth:`setup`, containing any BaseException and reporting failure."""
@@ -113,5 +192,6 @@ class LeanActor(pykka.ThreadingActor):
                 name=self.name,
                 kind=self.kind,
                 error=f"{type(cause).__name__}: {cause}",
+                actor_urn=self.actor_urn,
             ),
         )

@@ -26,24 +26,27 @@ import pykka
 from loguru import logger
 
 from actors.brokers.base import BrokerAdapter
+from actors.brokers.faulty import FaultyAdapter
 from actors.brokers.paper import PaperAdapter
+from actors.brokers.venue import VenueAdapter
 from actors.engine_host import EngineHost
 from actors.event_sink import EventListener, EventSink
 from actors.feed import FeedActor
 from actors.portfolio import PortfolioActor
 from actors.risk import RiskActor
 from actors.strategy_host import StrategyHost
-from actors.supervisor import ChildSpec, Supervisor
+from actors.supervisor import ChildSpec, ChildStatus, GetExecutionStatus, PinEngine, Supervisor
 from runtime.actor import actor_thread
-from runtime.config import EngineConfig, Settings
+from runtime.config import EngineConfig, FeedSource, Settings
 from runtime.directory import Directory
+from runtime.failover import ExecutionStatus
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.ledger import Ledger
 from runtime.marketdata import market_data
 from runtime.messages import (
-    ActorFailed,
     Bar,
     CancelAll,
+    Crash,
     Flush,
     GetSnapshot,
     Handshake,
@@ -69,14 +72,24 @@ from runtime.names import (
     strategy_actor,
 )
 from runtime.summary import RunSummary, summarize
+from runtime.venue_feed import venue_market_data
 
 __all__ = ["Runtime"]
 
 
-def _make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
+def make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
+    """A fresh adapter for ``[engines.NAME]``, wrapped in fault injection if configured."""
+    adapter: BrokerAdapter
     if config.adapter == "paper":
-        return PaperAdapter(engine=config.name, config=config.paper, clock=clock)
-    raise ValueError(f"unknown adapter {config.adapter!r}")  # settings already refuse it
+        adapter = PaperAdapter(engine=config.name, config=config.paper, clock=clock)
+    elif config.adapter == "venue":
+        assert config.venue is not None
+        adapter = VenueAdapter(engine=config.name, config=config.venue, clock=clock)
+    else:
+        raise ValueError(f"unknown adapter {config.adapter!r}")  # settings already refuse it
+    if config.faults is not None:
+        adapter = FaultyAdapter(adapter, config.faults)
+    return adapter
 
 
 class Runtime:
@@ -118,12 +131,14 @@ class Runtime:
     def _children(self) -> list[ChildSpec]:
         s = self.settings
         d = self.directory
-        primary = engine_actor(s.engines[0].name)
+        core = s.supervision
+        active = engine_actor(s.execution.force or s.engines[0].name)
         specs = [
             ChildSpec(
                 name=EVENTS,
                 kind=ActorKind.EVENTS,
-                start=lambda: EventSink.start(
+                supervision=core,
+                start=lambda carry: EventSink.start(
                     name=EVENTS,
                     directory=d,
                     listeners=self._listeners,
@@ -133,35 +148,46 @@ class Runtime:
             ChildSpec(
                 name=PORTFOLIO,
                 kind=ActorKind.PORTFOLIO,
-                start=lambda: PortfolioActor.start(
+                supervision=core,
+                start=lambda carry: PortfolioActor.start(
                     name=PORTFOLIO,
                     directory=d,
-                    ledger=Ledger(s.portfolio.starting_cash, clock=self._clock),
+                    ledger=carry or Ledger(s.portfolio.starting_cash, clock=self._clock),
                 ),
             ),
         ]
         subscriptions = [Subscribe(PORTFOLIO, ("*",), 2)]
         for engine in s.engines:
             name = engine_actor(engine.name)
-            adapter = _make_adapter(engine, self._clock)
             specs.append(
                 ChildSpec(
                     name=name,
                     kind=ActorKind.ENGINE,
-                    start=lambda n=name, a=adapter: EngineHost.start(  # type: ignore[misc]
-                        name=n, directory=d, adapter=a
+                    supervision=engine.supervision,
+                    engine=engine.name,
+                    start=lambda carry, n=name, e=engine: EngineHost.start(  # type: ignore[misc]
+                        name=n,
+                        directory=d,
+                        adapter=lambda: make_adapter(e, self._clock),
+                        carry=carry,
                     ),
                 )
             )
-            if adapter.wants_market_data():
+            if engine.adapter == "paper":  # matches locally: needs the market data
                 subscriptions.append(Subscribe(name, ("*",), 0))
         overrides = {c.id: c.risk for c in s.strategies if c.risk is not None}
         specs.append(
             ChildSpec(
                 name=RISK,
                 kind=ActorKind.RISK,
-                start=lambda: RiskActor.start(
-                    name=RISK, directory=d, limits=s.risk, overrides=overrides, engine=primary
+                supervision=core,
+                start=lambda carry: RiskActor.start(
+                    name=RISK,
+                    directory=d,
+                    limits=s.risk,
+                    overrides=overrides,
+                    engine=active,
+                    carry=carry,
                 ),
             )
         )
@@ -174,33 +200,43 @@ class Runtime:
                 ChildSpec(
                     name=name,
                     kind=ActorKind.STRATEGY,
-                    start=lambda n=name, c=strategy, i=ids: StrategyHost.start(  # type: ignore[misc]
-                        name=n, directory=d, config=c, order_ids=i
+                    supervision=strategy.supervision,
+                    start=lambda carry, n=name, c=strategy, i=ids: StrategyHost.start(  # type: ignore[misc]
+                        name=n, directory=d, config=c, order_ids=i, carry=carry
                     ),
                 )
             )
             subscriptions.append(Subscribe(name, strategy.symbols, 1))
-        source = self._source if self._source is not None else market_data(s.feed)
+        source = self._source if self._source is not None else self._market_data()
+        engines = tuple(engine_actor(e.name) for e in s.engines)
         specs.append(
             ChildSpec(
                 name=FEED,
                 kind=ActorKind.FEED,
-                start=lambda: FeedActor.start(
+                supervision=core,
+                start=lambda carry: FeedActor.start(
                     name=FEED,
                     directory=d,
                     source=source,
                     config=s.feed,
                     subscriptions=subscriptions,
-                    flush_chain=(RISK, primary),
+                    flush_chain=(RISK, *engines),
                     on_finished=self._feed_finished,
                     sync_timeout_s=s.runtime.shutdown_timeout_s,
+                    carry=carry,
                 ),
             )
         )
         return specs
 
-    def _escalated(self, failure: ActorFailed) -> None:
-        reason = f"core actor {failure.name} ({failure.kind}) failed: {failure.error}"
+    def _market_data(self) -> Iterator[Bar | Tick | None]:
+        feed = self.settings.feed
+        if feed.source is FeedSource.VENUE:
+            symbols = tuple(sorted({x for c in self.settings.strategies for x in c.symbols}))
+            return venue_market_data(feed.venue, symbols or None)
+        return market_data(feed)
+
+    def _escalated(self, reason: str) -> None:
         if self.fatal is None:
             self.fatal = reason
         if self._on_fatal is not None:
@@ -234,6 +270,7 @@ class Runtime:
             children=self._children(),
             start_timeout_s=timeout,
             on_escalate=self._escalated,
+            execution=self.settings.execution,
         )
         self._supervisor = ref
         ref.ask(Handshake(), block=True, timeout=timeout)
@@ -255,6 +292,31 @@ class Runtime:
     def ask(self, name: str, message: object) -> Any:
         """Ask actor ``name`` (``GetSnapshot``, ``Flush``...) and wait for the answer."""
         return self.directory.ask(name, message, timeout=self.settings.runtime.shutdown_timeout_s)
+
+    def actors(self) -> tuple[ChildStatus, ...]:
+        """Every actor, its state, failures and restarts (``tradepit actors``)."""
+        result: tuple[ChildStatus, ...] = self.ask(SUPERVISOR, GetSnapshot())
+        return result
+
+    def execution_status(self) -> ExecutionStatus | None:
+        """Active engine, primary, backups, failures per engine, recovery state,
+        last switch (``tradepit engines``)."""
+        result: ExecutionStatus | None = self.ask(SUPERVISOR, GetExecutionStatus())
+        return result
+
+    def pin_engine(self, engine: str) -> ExecutionStatus:
+        """Pin ``engine`` (an ``[engines.NAME]`` name) and route new orders to it at
+        once; an empty name returns to automatic failover and failback."""
+        result: ExecutionStatus = self.ask(SUPERVISOR, PinEngine(engine))
+        return result
+
+    def crash(self, name: str, mode: str = "raise", hang_s: float = 0.0) -> None:
+        """Make actor ``name`` fail on purpose (drills and tests): ``raise``,
+        ``exit`` (``SystemExit``) or ``hang`` for ``hang_s`` seconds."""
+        if mode not in ("raise", "exit", "hang"):
+            raise ValueError(f"mode must be raise, exit or hang; got {mode!r}")
+        if not self.directory.tell(name, Crash(mode, hang_s)):
+            raise LookupError(f"no actor named {name!r}")
 
     def settle(self) -> None:
         """Wait until everything sent so far has been handled downstream.

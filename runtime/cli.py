@@ -5,6 +5,8 @@
   per-strategy summary. Exit 0 after a clean stop, 1 when an actor failed to
   start or a core actor (feed, risk, engine, portfolio, events) failed.
 - ``tradepit check SETTINGS``: validate the settings file and start nothing.
+- ``tradepit venue --config FILE``: run the simulated venue (its own process)
+  until SIGTERM or SIGINT; see :mod:`runtime.venue`.
 
 A settings problem exits 2 with one line naming the file, key and expectation.
 """
@@ -28,6 +30,7 @@ from runtime.logs import configure_logging
 from runtime.marketdata import market_data
 from runtime.settings import load_settings
 from runtime.summary import format_summary
+from runtime.venue import run_venue
 
 __all__ = ["main"]
 
@@ -50,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check", help="validate a settings file without starting")
     check.add_argument("settings", help="path of the settings TOML file")
+    venue = commands.add_parser("venue", help="run the simulated venue (a separate process)")
+    venue.add_argument("--config", required=True, metavar="FILE", help="the venue TOML file")
     return parser
 
 
@@ -100,6 +105,8 @@ def _run(path: str, duration: float | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradepit`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "venue":
+        return run_venue(args.config)
     try:
         if args.command == "check":
             settings = load_settings(args.settings)

@@ -19,17 +19,22 @@ __all__ = [
     "DataKind",
     "EngineConfig",
     "ExecutionConfig",
+    "FaultConfig",
     "FeedConfig",
     "FeedSource",
+    "OpenOrderPolicy",
     "PaperConfig",
     "PortfolioConfig",
+    "RestartType",
     "RiskConfig",
     "RuntimeConfig",
     "Settings",
     "SlippageConfig",
     "SlippageModel",
     "StrategyConfig",
+    "SupervisionConfig",
     "SyntheticConfig",
+    "VenueConfig",
 ]
 
 
@@ -38,6 +43,7 @@ class FeedSource(StrEnum):
 
     SYNTHETIC = "synthetic"
     CSV = "csv"
+    VENUE = "venue"
 
 
 class DataKind(StrEnum):
@@ -45,6 +51,26 @@ class DataKind(StrEnum):
 
     BARS = "bars"
     TICKS = "ticks"
+
+
+class RestartType(StrEnum):
+    """When the supervisor restarts a child (Erlang/OTP restart types)."""
+
+    PERMANENT = "permanent"
+    """Always: after a failure and after it stopped by itself."""
+    TRANSIENT = "transient"
+    """Only after a failure."""
+    TEMPORARY = "temporary"
+    """Never: a failure is reported and the child stays stopped."""
+
+
+class OpenOrderPolicy(StrEnum):
+    """What happens to a quarantined strategy's working orders."""
+
+    CANCEL = "cancel"
+    """Cancel them at their engine."""
+    KEEP = "keep"
+    """Leave them working; their updates and fills are still booked."""
 
 
 class SlippageModel(StrEnum):
@@ -131,6 +157,8 @@ class FeedConfig:
     """Synthetic source settings."""
     csv: tuple[CsvSourceConfig, ...] = ()
     """CSV files to replay, merged by timestamp."""
+    venue: str = ""
+    """``[feed.venue] market_data``: the venue's PUB endpoint, for ``source = "venue"``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,15 +215,86 @@ class PaperConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisionConfig:
+    """``[supervision]`` defaults, ``[strategies.supervision]`` and
+    ``[engines.NAME.supervision]`` overrides: how the supervisor treats a child."""
+
+    restart: RestartType = RestartType.PERMANENT
+    """When to restart the child."""
+    max_restarts: int = 5
+    """Restart intensity: at most this many restarts within ``period_s``..."""
+    period_s: float = 60.0
+    """...past which a strategy is quarantined, an engine failed over and a
+    core actor halts trading."""
+    backoff_min_s: float = 0.0
+    """Delay before the first restart of a streak."""
+    backoff_max_s: float = 5.0
+    """Longest delay; each restart within the window doubles the previous one."""
+    jitter: float = 0.1
+    """Random spread of each delay, as a fraction (0.1: +-10%), kept within
+    ``[backoff_min_s, backoff_max_s]``."""
+    shutdown_timeout_s: float = 10.0
+    """How long a stopping child may take before it is abandoned."""
+    health_interval_s: float = 1.0
+    """How often the child is probed."""
+    health_timeout_s: float = 5.0
+    """A probe unanswered for this long counts as a failure; the child is replaced."""
+    open_orders: OpenOrderPolicy = OpenOrderPolicy.CANCEL
+    """Strategies: what happens to working orders when it is quarantined."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueConfig:
+    """``[engines.NAME.venue]``: where a ``venue`` adapter connects."""
+
+    orders: str
+    """The venue's ROUTER endpoint (orders), e.g. ``tcp://127.0.0.1:5701``."""
+    market_data: str
+    """The venue's PUB endpoint (market data)."""
+    request_timeout_s: float = 2.0
+    """A request unanswered this long is a fault, and its order UNKNOWN."""
+    heartbeat_s: float = 0.5
+    """Heartbeat period; healthy while the last answer is under 3 periods old."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultConfig:
+    """``[engines.NAME.faults]``: wrap the adapter in seeded fault injection (tests, drills)."""
+
+    seed: int = 0
+    """Seed of the random faults: the same seed fails the same calls."""
+    fail_probability: float = 0.0
+    """Chance that a call raises an error."""
+    fail_every: int = 0
+    """Every Nth call raises an error (0: never)."""
+    hang_every: int = 0
+    """Every Nth call blocks for ``hang_s`` (0: never)."""
+    hang_s: float = 0.0
+    """How long a hanging call blocks."""
+    crash_every: int = 0
+    """Every Nth call raises a BaseException, as a broken library would (0: never)."""
+    first_call: int = 1
+    """Calls before this one (1-based) never fail: lets a run warm up first."""
+    fault_limit: int = 0
+    """Stop injecting after this many faults (0: never stop): a broker that recovers."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
     """``[engines.NAME]``: one execution engine and its broker adapter."""
 
     name: str
     """The table name, used in ``[execution] engines``."""
     adapter: str = "paper"
-    """Adapter kind; ``paper`` is built in."""
+    """Adapter kind: ``paper`` (in process) or ``venue`` (a ``tradepit venue`` process)."""
     paper: PaperConfig = field(default_factory=PaperConfig)
     """Settings of the paper adapter."""
+    venue: VenueConfig | None = None
+    """Endpoints of the venue adapter."""
+    faults: FaultConfig | None = None
+    """Fault injection around the adapter; None: none."""
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    """How the supervisor treats this engine's actor."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +305,12 @@ class ExecutionConfig:
     """Engine names; the first is the primary, the rest are backups."""
     cancel_on_shutdown: bool = True
     """Cancel working orders when the runtime stops."""
+    failover_threshold: int = 5
+    """Failures of the active engine that make the runtime switch to the next one."""
+    failback_after_s: float = 300.0
+    """After a failover, probe the primary this often and restore it once healthy."""
+    force: str = ""
+    """Pin this engine: no failover or failback while set (empty: automatic)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,6 +348,8 @@ class StrategyConfig:
     risk: RiskConfig | None = None
     """Per-strategy limits: each limit set in ``[strategies.risk]`` replaces the
     global one for this strategy (0 lifts it); unset ones keep the global value."""
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    """How the supervisor treats this strategy's actor."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +362,8 @@ class Settings:
     """``[runtime]``."""
     feed: FeedConfig = field(default_factory=FeedConfig)
     """``[feed]``."""
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    """``[supervision]``: defaults for every actor (core actors use them as they are)."""
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     """``[execution]``."""
     engines: tuple[EngineConfig, ...] = (EngineConfig(name="paper"),)

@@ -24,16 +24,22 @@ from typing import ClassVar, TypeVar
 
 __all__ = [
     "ActorFailed",
+    "ActorRestarted",
     "ActorStarted",
     "ActorStopped",
     "Bar",
     "CancelAll",
     "CancelOrder",
+    "Crash",
+    "EngineFailedBack",
+    "EngineFailedOver",
+    "EngineFault",
     "Event",
     "FeedFinished",
     "Fill",
     "Flush",
     "GetSnapshot",
+    "Halt",
     "Handshake",
     "Message",
     "Order",
@@ -42,7 +48,10 @@ __all__ = [
     "OrderType",
     "OrderUpdate",
     "Position",
+    "Probe",
+    "Reconcile",
     "RejectReason",
+    "RouteOrders",
     "RuntimeState",
     "RuntimeStateChanged",
     "Side",
@@ -50,11 +59,13 @@ __all__ = [
     "StartFeed",
     "StopChildren",
     "StopFeed",
+    "StrategyQuarantined",
     "StrategyStarted",
     "StrategyStopped",
     "Subscribe",
     "Tick",
     "TimeInForce",
+    "TradingHalted",
     "next_id",
     "registry",
 ]
@@ -138,6 +149,9 @@ class RejectReason(StrEnum):
     SHUTDOWN = "SHUTDOWN"
     TIME_IN_FORCE = "TIME_IN_FORCE"
     ENGINE_ERROR = "ENGINE_ERROR"
+    FAILOVER = "FAILOVER"
+    QUARANTINED = "QUARANTINED"
+    HALTED = "HALTED"
 
 
 class RuntimeState(StrEnum):
@@ -469,7 +483,125 @@ class ActorFailed(Message):
     kind: str
     """The actor's kind."""
     error: str
-    """The exception, as ``Type: message``."""
+    """The exception, as ``Type: message`` (or why a probe went unanswered)."""
+    actor_urn: str
+    """Which incarnation failed: a late report about a replaced actor is ignored."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorRestarted(Message):
+    """The supervisor replaced a failed actor; its name now reaches the new one."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the replacement was running, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    name: str
+    """The actor's stable name."""
+    kind: str
+    """The actor's kind."""
+    restarts: int
+    """Restarts within the intensity window, this one included."""
+    delay_s: float
+    """Backoff waited before this restart."""
+    redelivered: int
+    """Messages sent while it was down, delivered to the replacement."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyQuarantined(Message):
+    """A strategy failed past its restart intensity (or may not restart): it stays stopped."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it was quarantined, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    failures: int
+    """Failures in its life."""
+    error: str
+    """The last failure."""
+    open_orders: str
+    """What happened to its working orders (``cancel`` or ``keep``)."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineFault(Message):
+    """An engine's adapter failed a call or lost its broker: counts toward failover."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it happened, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    engine: str
+    """The engine (``[engines.NAME]``)."""
+    error: str
+    """What went wrong."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineFailedOver(Message):
+    """New orders now go to a backup engine."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the switch happened, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    previous: str
+    """The engine that failed."""
+    engine: str
+    """The engine now active."""
+    failures: int
+    """Failures of the previous engine that triggered the switch."""
+    reason: str
+    """The last failure, or ``forced``."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineFailedBack(Message):
+    """The primary engine recovered and is active again."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the switch happened, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    previous: str
+    """The backup that was active."""
+    engine: str
+    """The primary, active again."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingHalted(Message):
+    """A core actor failed past its intensity: new orders are refused, open ones cancelled."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When trading halted, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    actor: str
+    """The core actor that failed."""
+    reason: str
+    """Its last failure."""
 
 
 @_register
@@ -556,6 +688,12 @@ Event = (
     | ActorStarted
     | ActorStopped
     | ActorFailed
+    | ActorRestarted
+    | StrategyQuarantined
+    | EngineFault
+    | EngineFailedOver
+    | EngineFailedBack
+    | TradingHalted
     | StrategyStarted
     | StrategyStopped
     | RuntimeStateChanged
@@ -635,3 +773,55 @@ class StopChildren:
 @dataclass(frozen=True, slots=True)
 class Handshake:
     """Asked of a newly started actor: answered once its ``on_start`` has run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Asked by the supervisor's health check: answered with True when healthy.
+
+    Every actor answers it from its mailbox (an actor stuck in a handler does
+    not); an engine answers its adapter's ``healthy()``.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOrders:
+    """Asked of risk on failover/failback: send new orders to ``engine``.
+
+    With ``unknown_at`` set, the orders open at that engine (which did not
+    answer) are reported UNKNOWN to their strategies. Answered with the client
+    order ids open at the previous engine.
+    """
+
+    engine: str
+    """Directory name of the engine to route to."""
+    unknown_at: str = ""
+    """Directory name of an engine whose open orders are now UNKNOWN."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Asked of an engine on a switch: bring its working orders up to date with the
+    broker (updates go out as usual); answered with their client order ids."""
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """Told to any actor, to make it fail on purpose (tests, drills).
+
+    ``mode``: ``raise`` (an exception), ``exit`` (``SystemExit``, as a
+    strategy calling ``sys.exit()``) or ``hang`` (block for ``hang_s``).
+    """
+
+    mode: str = "raise"
+    """How to fail."""
+    hang_s: float = 0.0
+    """For ``hang``: how long to block."""
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Told to risk: refuse every new order from now on (``TradingHalted``)."""
+
+    reason: str
+    """Why, as shown in each rejection."""

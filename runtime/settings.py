@@ -27,28 +27,42 @@ from runtime.config import (
     DataKind,
     EngineConfig,
     ExecutionConfig,
+    FaultConfig,
     FeedConfig,
     FeedSource,
+    OpenOrderPolicy,
     PaperConfig,
     PortfolioConfig,
+    RestartType,
     RiskConfig,
     RuntimeConfig,
     Settings,
     SlippageConfig,
     SlippageModel,
     StrategyConfig,
+    SupervisionConfig,
     SyntheticConfig,
+    VenueConfig,
 )
 from runtime.errors import SettingsError
 from strategies.base import Strategy
 
-__all__ = ["load_settings", "parse_settings"]
+__all__ = ["load_settings", "parse_settings", "read_feed", "read_paper", "read_supervision"]
 
-ADAPTERS = ("paper",)
+ADAPTERS = ("paper", "venue")
 """Adapter kinds an engine may use."""
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_SECTIONS = ("runtime", "feed", "execution", "engines", "risk", "portfolio", "strategies")
+_SECTIONS = (
+    "runtime",
+    "feed",
+    "supervision",
+    "execution",
+    "engines",
+    "risk",
+    "portfolio",
+    "strategies",
+)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -74,16 +88,18 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
         if name not in _SECTIONS:
             raise root.error(name, f"unknown section; expected one of: {', '.join(_SECTIONS)}")
     runtime = _runtime(root.table("runtime"), base_dir)
-    feed = _feed(root.table("feed"), base_dir)
-    execution, engines = _execution(root.table("execution"), root.table("engines"))
+    feed = read_feed(root.table("feed"), base_dir)
+    supervision = read_supervision(root.table("supervision"), SupervisionConfig())
+    execution, engines = _execution(root.table("execution"), root.table("engines"), supervision)
     risk = _risk(root.table("risk"), RiskConfig())
     portfolio = _portfolio(root.table("portfolio"))
-    strategies = _strategies(root.tables("strategies"), feed, risk)
+    strategies = _strategies(root.tables("strategies"), feed, risk, supervision)
     root.done()
     return Settings(
         source=source,
         runtime=runtime,
         feed=feed,
+        supervision=supervision,
         execution=execution,
         engines=engines,
         risk=risk,
@@ -103,13 +119,19 @@ def _runtime(t: Table, base_dir: Path) -> RuntimeConfig:
     return config
 
 
-def _feed(t: Table, base_dir: Path) -> FeedConfig:
+def read_feed(t: Table, base_dir: Path) -> FeedConfig:
+    """A ``[feed]``-shaped table with its sub-tables (also read by the venue)."""
     d = FeedConfig()
     source = FeedSource(t.string("source", d.source.value, choices=[s.value for s in FeedSource]))
     synthetic = _synthetic(t.table("synthetic"))
     csv = tuple(_csv_source(c, base_dir) for c in t.tables("csv"))
     if source is FeedSource.CSV and not csv:
         raise t.error("csv", 'source = "csv" needs at least one [[feed.csv]] table')
+    venue = ""
+    if t.has("venue") or source is FeedSource.VENUE:
+        vt = t.table("venue")
+        venue = _endpoint(vt, "market_data")
+        vt.done()
     symbols = [c.symbol for c in csv]
     repeated = sorted({s for s in symbols if symbols.count(s) > 1})
     if repeated:
@@ -122,7 +144,47 @@ def _feed(t: Table, base_dir: Path) -> FeedConfig:
         max_in_flight=t.integer("max_in_flight", d.max_in_flight, minimum=1, maximum=1_000_000),
         synthetic=synthetic,
         csv=csv,
+        venue=venue,
     )
+    t.done()
+    return config
+
+
+def _endpoint(t: Table, name: str) -> str:
+    value = t.string(name)
+    if not re.match(r"^(tcp://[^\s:]+:\d{1,5}|ipc://\S+|inproc://\S+)$", value):
+        raise t.error(
+            name, f"expected a ZeroMQ endpoint like 'tcp://127.0.0.1:5701', got {value!r}"
+        )
+    return value
+
+
+def read_supervision(t: Table, base: SupervisionConfig) -> SupervisionConfig:
+    """A ``[supervision]``-shaped table; keys it leaves out keep ``base``'s value."""
+    config = SupervisionConfig(
+        restart=RestartType(
+            t.string("restart", base.restart.value, choices=[r.value for r in RestartType])
+        ),
+        max_restarts=t.integer("max_restarts", base.max_restarts, minimum=0),
+        period_s=t.number("period_s", base.period_s, positive=True),
+        backoff_min_s=t.number("backoff_min_s", base.backoff_min_s, minimum=0.0),
+        backoff_max_s=t.number("backoff_max_s", base.backoff_max_s, minimum=0.0),
+        jitter=t.number("jitter", base.jitter, minimum=0.0, maximum=1.0),
+        shutdown_timeout_s=t.number("shutdown_timeout_s", base.shutdown_timeout_s, positive=True),
+        health_interval_s=t.number("health_interval_s", base.health_interval_s, positive=True),
+        health_timeout_s=t.number("health_timeout_s", base.health_timeout_s, positive=True),
+        open_orders=OpenOrderPolicy(
+            t.string(
+                "open_orders", base.open_orders.value, choices=[p.value for p in OpenOrderPolicy]
+            )
+        ),
+    )
+    if config.backoff_max_s < config.backoff_min_s:
+        raise t.error(
+            "backoff_max_s",
+            f"expected a number >= backoff_min_s ({config.backoff_min_s:g}), "
+            f"got {config.backoff_max_s!r}",
+        )
     t.done()
     return config
 
@@ -164,12 +226,18 @@ def _csv_source(t: Table, base_dir: Path) -> CsvSourceConfig:
     return config
 
 
-def _execution(t: Table, engines_table: Table) -> tuple[ExecutionConfig, tuple[EngineConfig, ...]]:
+def _execution(
+    t: Table, engines_table: Table, supervision: SupervisionConfig
+) -> tuple[ExecutionConfig, tuple[EngineConfig, ...]]:
     d = ExecutionConfig()
     names = t.strings("engines", d.engines)
+    force = t.string("force", choices=names) if t.has("force") else ""
     config = ExecutionConfig(
         engines=names,
         cancel_on_shutdown=t.boolean("cancel_on_shutdown", d.cancel_on_shutdown),
+        failover_threshold=t.integer("failover_threshold", d.failover_threshold, minimum=1),
+        failback_after_s=t.number("failback_after_s", d.failback_after_s, positive=True),
+        force=force,
     )
     t.done()
     defined = {name: engines_table.table(name) for name in engines_table.data}
@@ -186,7 +254,7 @@ def _execution(t: Table, engines_table: Table) -> tuple[ExecutionConfig, tuple[E
         if not _ID.match(name):
             raise t.error("engines", f"engine name {name!r} must be letters, digits, _ . -")
     for name, table in defined.items():
-        engine = _engine(name, table)
+        engine = _engine(name, table, supervision)
         if name in names:
             engines.append(engine)
     engines_table.done()
@@ -194,16 +262,57 @@ def _execution(t: Table, engines_table: Table) -> tuple[ExecutionConfig, tuple[E
     return config, tuple(engines)
 
 
-def _engine(name: str, t: Table) -> EngineConfig:
+def _engine(name: str, t: Table, supervision: SupervisionConfig) -> EngineConfig:
     adapter = t.string("adapter", "paper", choices=ADAPTERS)
+    venue = None
+    if adapter == "venue" or t.has("venue"):
+        if adapter != "venue":
+            raise t.error("venue", f'[{t.key("venue")}] needs adapter = "venue"')
+        venue = _venue(t.table("venue"))
     config = EngineConfig(
         name=name,
         adapter=adapter,
-        paper=PaperConfig(
-            max_volume_share=t.number("max_volume_share", 0.0, minimum=0.0, maximum=1.0),
-            slippage=_slippage(t.table("slippage")),
-            commission=_commission(t.table("commission")),
-        ),
+        paper=read_paper(t),
+        venue=venue,
+        faults=_faults(t.table("faults")) if t.has("faults") else None,
+        supervision=read_supervision(t.table("supervision"), supervision),
+    )
+    t.done()
+    return config
+
+
+def read_paper(t: Table) -> PaperConfig:
+    """The matching settings of a paper engine (also read by the venue); no ``done()``."""
+    return PaperConfig(
+        max_volume_share=t.number("max_volume_share", 0.0, minimum=0.0, maximum=1.0),
+        slippage=_slippage(t.table("slippage")),
+        commission=_commission(t.table("commission")),
+    )
+
+
+def _venue(t: Table) -> VenueConfig:
+    d = VenueConfig(orders="", market_data="")
+    config = VenueConfig(
+        orders=_endpoint(t, "orders"),
+        market_data=_endpoint(t, "market_data"),
+        request_timeout_s=t.number("request_timeout_s", d.request_timeout_s, positive=True),
+        heartbeat_s=t.number("heartbeat_s", d.heartbeat_s, positive=True),
+    )
+    t.done()
+    return config
+
+
+def _faults(t: Table) -> FaultConfig:
+    d = FaultConfig()
+    config = FaultConfig(
+        seed=t.integer("seed", d.seed, minimum=0),
+        fail_probability=t.number("fail_probability", d.fail_probability, minimum=0.0, maximum=1.0),
+        fail_every=t.integer("fail_every", d.fail_every, minimum=0),
+        hang_every=t.integer("hang_every", d.hang_every, minimum=0),
+        hang_s=t.number("hang_s", d.hang_s, minimum=0.0),
+        crash_every=t.integer("crash_every", d.crash_every, minimum=0),
+        first_call=t.integer("first_call", d.first_call, minimum=1),
+        fault_limit=t.integer("fault_limit", d.fault_limit, minimum=0),
     )
     t.done()
     return config
@@ -255,14 +364,17 @@ def _portfolio(t: Table) -> PortfolioConfig:
     return config
 
 
-def _feed_symbols(feed: FeedConfig) -> tuple[str, ...]:
+def _feed_symbols(feed: FeedConfig) -> tuple[str, ...] | None:
+    """Symbols the feed publishes; None when only the venue knows (checked at run time)."""
     if feed.source is FeedSource.CSV:
         return tuple(c.symbol for c in feed.csv)
+    if feed.source is FeedSource.VENUE:
+        return None
     return feed.synthetic.symbols
 
 
 def _strategies(
-    tables: list[Table], feed: FeedConfig, global_risk: RiskConfig
+    tables: list[Table], feed: FeedConfig, global_risk: RiskConfig, supervision: SupervisionConfig
 ) -> tuple[StrategyConfig, ...]:
     published = _feed_symbols(feed)
     seen: set[str] = set()
@@ -278,7 +390,7 @@ def _strategies(
         cls = _import_strategy(t, class_path)
         symbols = t.strings("symbols")
         for symbol in symbols:
-            if symbol not in published:
+            if published is not None and symbol not in published:
                 raise t.error(
                     "symbols",
                     f"{symbol!r} is not published by the feed (it publishes: "
@@ -286,6 +398,7 @@ def _strategies(
                 )
         params = _params(t.table("params"), cls)
         risk = _risk(t.table("risk"), global_risk) if t.has("risk") else None
+        strategy_supervision = read_supervision(t.table("supervision"), supervision)
         t.done()
         result.append(
             StrategyConfig(
@@ -295,6 +408,7 @@ def _strategies(
                 symbols=symbols,
                 params=params,
                 risk=risk,
+                supervision=strategy_supervision,
             )
         )
     return tuple(result)

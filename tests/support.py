@@ -18,20 +18,33 @@ M = TypeVar("M", bound=Message)
 
 
 class Recorder:
-    """Collects every published event (a runtime listener)."""
+    """Collects every published event (a runtime listener); tests can wait on it."""
 
     def __init__(self) -> None:
         self.events: list[Message] = []
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
 
     def __call__(self, event: Message) -> None:
-        with self._lock:
+        with self._cv:
             self.events.append(event)
+            self._cv.notify_all()
 
     def of(self, kind: type[M]) -> list[M]:
         """The recorded events of one type, in publication order."""
-        with self._lock:
+        with self._cv:
             return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(self, kind: type[M], count: int = 1, timeout_s: float = 30.0) -> list[M]:
+        """Wait until ``count`` events of ``kind`` were published; return them all."""
+        with self._cv:
+            self._cv.wait_for(
+                lambda: sum(isinstance(e, kind) for e in self.events) >= count, timeout_s
+            )
+            found = [e for e in self.events if isinstance(e, kind)]
+        assert len(found) >= count, (
+            f"{count} {kind.__name__} not published within {timeout_s}s (got {len(found)})"
+        )
+        return found
 
 
 def run_to_end(path: Path, *, timeout_s: float = 60.0) -> tuple[RunSummary, Recorder]:
@@ -201,3 +214,56 @@ class BuysThenRaises(Strategy):
             self.buy(bar.symbol, 7)
         elif self.count == 3:
             raise RuntimeError("strategy bug")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EveryParams:
+    """Parameters of :class:`RaisesEvery`."""
+
+    every: int = 10
+
+
+class RaisesEvery(Strategy):
+    """Raises on every ``every``-th bar it handles (each incarnation counts from 0)."""
+
+    Params = EveryParams
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count % self.params.every == 0:
+            raise RuntimeError(f"deliberate failure on bar {self.count}")
+
+
+class TradesByCount(Strategy):
+    """Decides from the bars alone: buys 1 on every 7th bar, sells 1 three bars later.
+
+    Its orders do not depend on fills or timing, so two runs over the same bars
+    make exactly the same orders, free-running or not.
+    """
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count % 7 == 1:
+            self.buy(bar.symbol, 1)
+        elif self.count % 7 == 4:
+            self.sell(bar.symbol, 1)
+
+
+class LimitThenRaises(Strategy):
+    """Places a limit buy far below the market on its first bar; raises on its third."""
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.buy(bar.symbol, 1, limit=bar.close / 2)
+        elif self.count == 3:
+            raise RuntimeError("strategy bug after placing a limit order")

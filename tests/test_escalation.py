@@ -21,6 +21,8 @@ from runtime.settings import load_settings
 SETTINGS = """
 [runtime]
 log_level = "INFO"
+[supervision]
+max_restarts = 0
 [feed]
 lockstep = true
 [feed.synthetic]
@@ -53,7 +55,7 @@ def test_a_feed_failure_mid_run_is_escalated_as_fatal(
     assert escalated.wait(30)
     summary = rt.stop()
     assert rt.fatal is not None
-    assert rt.fatal.startswith("core actor feed (feed) failed: DataError: line 11")
+    assert rt.fatal.startswith("feed (feed) failed: DataError: line 11")
     assert reasons == [rt.fatal]
     (row,) = summary.strategies
     assert (row.orders, row.fills) == (10, 9), "ten bars, each order fills on the next"
@@ -69,4 +71,4 @@ def test_tradepit_run_exits_1_when_a_core_actor_fails(
     assert main(["run", str(write_settings(SETTINGS))]) == 1
     captured = capsys.readouterr()
     assert "TOTAL" in captured.out
-    assert "stopped because core actor feed (feed) failed" in captured.err
+    assert "stopped because feed (feed) failed" in captured.err

@@ -9,7 +9,7 @@ import pytest
 
 from runtime.boot import Runtime
 from runtime.errors import StartupError
-from runtime.messages import ActorFailed, Fill
+from runtime.messages import ActorFailed, ActorRestarted, Fill, StrategyQuarantined
 from runtime.settings import load_settings
 from support import Recorder, run_to_end
 
@@ -62,10 +62,15 @@ def test_a_failing_strategy_leaves_the_others_trading_exactly_as_without_it(
     together, recorder = _fills_of(BASE.format(bars=400) + FAULTY.format(cls=cls), write_settings)
     assert alone, "the steady strategy should trade on 400 bars"
     assert together == alone
+    # It fails on every 20th bar of each incarnation: five restarts (the
+    # default intensity), then quarantine on the sixth failure.
     failures = recorder.of(ActorFailed)
-    assert [f.name for f in failures] == ["strategy.faulty"]
+    assert [f.name for f in failures] == ["strategy.faulty"] * 6
     expected = "ValueError" if cls == "RaisesOnBar" else "SystemExit"
-    assert failures[0].error.startswith(expected)
+    assert all(f.error.startswith(expected) for f in failures)
+    assert len(recorder.of(ActorRestarted)) == 5
+    (quarantined,) = recorder.of(StrategyQuarantined)
+    assert quarantined.strategy_id == "faulty"
 
 
 def test_a_strategy_that_fails_to_start_stops_startup_cleanly(

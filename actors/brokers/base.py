@@ -10,14 +10,15 @@ actor then receives them as messages in its own thread.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Sequence
 
-from runtime.messages import Bar, Fill, Order, OrderUpdate, RejectReason, Tick
+from runtime.messages import Bar, EngineFault, Fill, Order, OrderUpdate, RejectReason, Tick, next_id
 
 __all__ = ["AdapterEvent", "BrokerAdapter"]
 
-AdapterEvent = OrderUpdate | Fill
-"""What an adapter reports."""
+AdapterEvent = OrderUpdate | Fill | EngineFault
+"""What an adapter reports: order updates, fills, and faults that count toward failover."""
 
 
 class BrokerAdapter(abc.ABC):
@@ -60,6 +61,33 @@ class BrokerAdapter(abc.ABC):
     def wants_market_data(self) -> bool:
         """True when the runtime must route market data to this adapter."""
         return False
+
+    def reconcile(self) -> Sequence[AdapterEvent]:
+        """Bring the working orders up to date with the broker (on an engine switch).
+
+        Returns (or emits, for answers that come later) an update for each
+        order whose state the adapter did not know. Default: nothing, for
+        adapters that are their own source of truth (paper).
+        """
+        return ()
+
+    def healthy(self) -> bool:
+        """Answered to the supervisor's health probe; must never block.
+
+        An adapter that talks to a broker answers False while its connection
+        is down. Each unhealthy answer counts toward failover.
+        """
+        return True
+
+    def report_fault(self, error: str) -> None:
+        """Report a fault learnt asynchronously (through ``bind``'s callback)."""
+        if self._emit is not None:
+            now = time.time_ns()
+            self._emit(
+                EngineFault(
+                    id=next_id(), ts_event=now, ts_init=now, engine=self.engine, error=error
+                )
+            )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called when the engine actor stops."""

@@ -1,0 +1,428 @@
+"""Supervision: restart intensity and backoff, held messages, restarts, quarantine, probes."""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.actor import LeanActor, actor_of
+from runtime.boot import Runtime
+from runtime.config import RestartType, SupervisionConfig
+from runtime.directory import Directory
+from runtime.messages import (
+    ActorFailed,
+    ActorRestarted,
+    Bar,
+    Fill,
+    GetSnapshot,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    RejectReason,
+    StrategyQuarantined,
+)
+from runtime.names import RISK, SUPERVISOR, ActorKind, strategy_actor
+from runtime.restart import GiveUp, Restart, RestartTracker
+from runtime.scheduler import Scheduler
+from runtime.settings import load_settings
+from support import Recorder
+
+# --- restart intensity and backoff (pure, injected clock) -----------------------------
+
+
+def _tracker(**values: Any) -> RestartTracker:
+    fields: dict[str, Any] = {"backoff_min_s": 0.0, "jitter": 0.0, **values}
+    return RestartTracker(SupervisionConfig(**fields), random.Random(1))
+
+
+def test_restarts_are_counted_within_the_window_and_the_next_failure_gives_up() -> None:
+    tracker = _tracker(max_restarts=3, period_s=10.0)
+    assert [tracker.on_failure(t) for t in (0.0, 1.0, 2.0)] == [
+        Restart(0.0, 1),
+        Restart(0.0, 2),
+        Restart(0.0, 3),
+    ]
+    decision = tracker.on_failure(3.0)
+    assert isinstance(decision, GiveUp)
+    assert "3 restarts within 10s (max_restarts = 3)" in decision.reason
+
+
+def test_a_restart_exactly_period_s_old_is_still_inside_the_window() -> None:
+    at_boundary = _tracker(max_restarts=1, period_s=10.0)
+    assert at_boundary.on_failure(0.0) == Restart(0.0, 1)
+    assert isinstance(at_boundary.on_failure(10.0), GiveUp), "OTP: age == period still counts"
+    past_boundary = _tracker(max_restarts=1, period_s=10.0)
+    assert past_boundary.on_failure(0.0) == Restart(0.0, 1)
+    assert past_boundary.on_failure(10.001) == Restart(0.0, 1), "it left the window"
+
+
+def test_backoff_doubles_per_restart_in_the_window_and_is_capped() -> None:
+    tracker = _tracker(max_restarts=10, period_s=100.0, backoff_min_s=0.1, backoff_max_s=1.0)
+    delays = []
+    for t in range(7):
+        decision = tracker.on_failure(float(t))
+        assert isinstance(decision, Restart)
+        delays.append(decision.delay_s)
+    assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0])
+
+
+def test_the_backoff_streak_starts_again_once_the_window_is_empty() -> None:
+    tracker = _tracker(max_restarts=5, period_s=10.0, backoff_min_s=0.5, backoff_max_s=60.0)
+    assert tracker.on_failure(0.0) == Restart(0.5, 1)
+    assert tracker.on_failure(1.0) == Restart(1.0, 2)
+    assert tracker.on_failure(100.0) == Restart(0.5, 1)
+
+
+def test_jitter_spreads_delays_but_keeps_them_within_min_and_max() -> None:
+    config = SupervisionConfig(
+        max_restarts=1_000, period_s=1e9, backoff_min_s=0.1, backoff_max_s=0.4, jitter=0.5
+    )
+    tracker = RestartTracker(config, random.Random(7))
+    delays = [tracker.delay(n) for n in range(1, 6) for _ in range(200)]
+    assert min(delays) >= 0.1
+    assert max(delays) <= 0.4
+    first = [tracker.delay(1) for _ in range(200)]
+    assert len(set(first)) > 100, "jitter spreads the delays"
+    assert min(first) == 0.1, "below the minimum is clamped up"
+
+
+def test_temporary_children_and_zero_intensity_never_restart() -> None:
+    assert isinstance(_tracker(restart=RestartType.TEMPORARY).on_failure(0.0), GiveUp)
+    assert isinstance(_tracker(max_restarts=0).on_failure(0.0), GiveUp)
+    assert isinstance(_tracker(restart=RestartType.TRANSIENT).on_failure(0.0), Restart)
+
+
+def test_the_scheduler_delivers_in_due_order() -> None:
+    delivered: queue.SimpleQueue[object] = queue.SimpleQueue()
+    scheduler = Scheduler(delivered.put, name="test-timers")
+    try:
+        scheduler.after(0.20, "third")
+        scheduler.after(0.0, "first")
+        scheduler.after(0.05, "second")
+        got = [delivered.get(timeout=5) for _ in range(3)]
+    finally:
+        scheduler.close()
+    assert got == ["first", "second", "third"]
+
+
+# --- addresses: held while down, delivered in order -----------------------------------
+
+
+class _Collector(LeanActor):
+    kind = ActorKind.STRATEGY
+
+    def __init__(self, *, name: str, directory: Directory) -> None:
+        super().__init__(name=name, directory=directory)
+        self.got: list[tuple[int, int]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetSnapshot):
+            return list(self.got)
+        self.got.append(message)
+        return None
+
+
+def test_an_address_holds_messages_while_down_and_loses_none_under_concurrent_senders() -> None:
+    directory = Directory()
+    incarnations = [_Collector.start(name="c", directory=directory)]
+    collectors = [actor_of(incarnations[0])]  # strong references: stopped ones are read later
+    address = directory.register("c", incarnations[0])
+    senders, per_sender = 4, 3_000
+
+    def send(sender: int) -> None:
+        for n in range(per_sender):
+            assert address.tell((sender, n))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(senders)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(5):  # replace the actor five times while they send
+            address.hold()
+            old = incarnations[-1]
+            old.stop(block=True)  # handles what reached it before the hold
+            incarnations.append(_Collector.start(name="c", directory=directory))
+            collectors.append(actor_of(incarnations[-1]))
+            address.resume(incarnations[-1], [])
+        for thread in threads:
+            thread.join(30)
+        received: list[tuple[int, int]] = []
+        for actor in collectors[:-1]:
+            assert isinstance(actor, _Collector)
+            received += actor.got
+        received += incarnations[-1].ask(GetSnapshot(), block=True, timeout=10)
+    finally:
+        for ref in incarnations:
+            ref.stop(block=True)
+    for sender in range(senders):
+        mine = [n for s, n in received if s == sender]
+        assert mine == list(range(per_sender)), f"sender {sender}: lost or reordered messages"
+
+
+def test_a_closed_address_refuses_and_returns_what_it_held() -> None:
+    directory = Directory()
+    ref = _Collector.start(name="c", directory=directory)
+    try:
+        address = directory.register("c", ref)
+        address.hold()
+        assert address.tell((0, 1)) and address.tell((0, 2))
+        assert directory.unregister("c") == [(0, 1), (0, 2)]
+        assert address.tell((0, 3)) is False
+        assert directory.tell("c", (0, 4)) is False
+    finally:
+        ref.stop(block=True)
+
+
+# --- the runtime --------------------------------------------------------------------
+
+SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
+
+STEADY = """
+[[strategies]]
+id = "steady-{n}"
+class = "support:TradesByCount"
+symbols = ["{symbol}"]
+"""
+
+RAISES_EVERY_10TH = """
+[[strategies]]
+id = "faulty"
+class = "support:RaisesEvery"
+symbols = ["DDD"]
+[strategies.params]
+every = 10
+[strategies.supervision]
+max_restarts = 1000000
+period_s = 3600.0
+backoff_min_s = 0.0
+"""
+
+
+def _base(bars: int, lockstep: str = "false", extra: str = "") -> str:
+    return f"""
+[runtime]
+log_level = "ERROR"
+shutdown_timeout_s = 10.0
+[feed]
+lockstep = {lockstep}
+[feed.synthetic]
+symbols = {SYMBOLS!r}
+bars = {bars}
+{extra}
+""".replace("'", '"')
+
+
+def _orders_and_bars(
+    path: Path, strategy_ids: list[str], restarts: int = 0
+) -> tuple[dict[str, list[tuple[str, str, float, int]]], dict[str, int], Recorder]:
+    recorder = Recorder()
+    runtime = Runtime(load_settings(path), listeners=[recorder])
+    runtime.start()
+    try:
+        assert runtime.finished.wait(120), "the data did not end"
+        if restarts:
+            recorder.wait_for(ActorRestarted, restarts, timeout_s=240)
+        runtime.settle()
+        bars = {s: runtime.ask(strategy_actor(s), GetSnapshot()).bars for s in strategy_ids}
+    finally:
+        summary = runtime.stop()
+    assert summary.stuck_threads == ()
+    orders: dict[str, list[tuple[str, str, float, int]]] = {s: [] for s in strategy_ids}
+    for order in recorder.of(Order):
+        if order.strategy_id in orders:
+            sequence = order.client_order_id.rsplit("-", 1)[1]
+            orders[order.strategy_id].append(
+                (sequence, order.side.value, order.quantity, order.ts_event)
+            )
+    return orders, bars, recorder
+
+
+def test_a_thousand_failures_leave_three_other_strategies_exactly_as_without_them(
+    write_settings: Callable[[str], Path],
+) -> None:
+    steady = "".join(STEADY.format(n=i, symbol=s) for i, s in enumerate(SYMBOLS[:3]))
+    ids = [f"steady-{i}" for i in range(3)]
+    bars = 10_000
+    alone, alone_bars, _ = _orders_and_bars(write_settings(_base(bars) + steady), ids)
+    together, together_bars, recorder = _orders_and_bars(
+        write_settings(_base(bars) + steady + RAISES_EVERY_10TH), ids, 1_000
+    )
+    assert alone_bars == dict.fromkeys(ids, bars)
+    assert together_bars == alone_bars, "every other strategy handled every bar"
+    assert all(len(o) > 2_000 for o in alone.values())
+    assert together == alone, "the same orders, in the same order, at the same bars"
+    failures = [f for f in recorder.of(ActorFailed) if f.name == "strategy.faulty"]
+    assert len(failures) == 1_000
+    assert len(recorder.of(ActorRestarted)) == 1_000
+    assert recorder.of(StrategyQuarantined) == []
+
+
+def test_messages_sent_while_a_strategy_restarts_reach_its_replacement(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(0) + (
+        '[[strategies]]\nid = "s"\nclass = "support:BuyEveryBar"\nsymbols = ["AAA"]\n'
+        "[strategies.supervision]\nbackoff_min_s = 0.3\n"
+    )
+    recorder = Recorder()
+    settings = load_settings(write_settings(text))
+    runtime = Runtime(settings, listeners=[recorder], source=iter(()))
+    runtime.start()
+    bars = [
+        Bar(
+            id=i,
+            ts_event=(1_700_000_000 + 60 * i) * 10**9,
+            ts_init=0,
+            symbol="AAA",
+            open=100.0,
+            high=101.0,
+            low=99.0,
+            close=100.0,
+            volume=1e6,
+            interval_s=60,
+        )
+        for i in range(10)
+    ]
+    try:
+        for bar in bars[:3]:
+            runtime.inject(bar)
+            runtime.settle()
+        runtime.crash(strategy_actor("s"))
+        # Told while it is down: the bars, and the fill of its third order at the
+        # first of them, are held for the replacement.
+        for bar in bars[3:7]:
+            runtime.inject(bar)
+        (restarted,) = recorder.wait_for(ActorRestarted)
+        runtime.settle()
+        for bar in bars[7:]:
+            runtime.inject(bar)
+            runtime.settle()
+        stats = runtime.ask(strategy_actor("s"), GetSnapshot())
+        books = runtime.ask("portfolio", GetSnapshot())
+    finally:
+        summary = runtime.stop()
+    assert summary.stuck_threads == ()
+    assert restarted.delay_s >= 0.3
+    assert restarted.redelivered >= 4, "the four bars sent while it was down"
+    assert stats.bars == 10, "no bar lost: three before the crash, seven after"
+    fills = [f for f in recorder.of(Fill) if f.strategy_id == "s"]
+    assert stats.fills == len(fills) >= 6, "every fill booked once, those during the restart too"
+    (account,) = books.accounts
+    (position,) = account.positions
+    assert stats.positions == (("AAA", position.quantity),), "the books agree"
+
+
+def test_a_late_failure_report_about_a_replaced_actor_is_ignored(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(0) + STEADY.format(n=0, symbol="AAA")
+    runtime = Runtime(load_settings(write_settings(text)), source=iter(()))
+    runtime.start()
+    try:
+        runtime.directory.tell(
+            SUPERVISOR,
+            ActorFailed(
+                id=1,
+                ts_event=0,
+                ts_init=0,
+                name="strategy.steady-0",
+                kind="strategy",
+                error="RuntimeError: from an incarnation long gone",
+                actor_urn="urn:uuid:not-the-current-one",
+            ),
+        )
+        runtime.crash(strategy_actor("steady-0"))
+        runtime.settle()
+        rows = {row.name: row for row in runtime.actors()}
+    finally:
+        runtime.stop()
+    row = rows["strategy.steady-0"]
+    assert (row.failures, row.restarts) == (1, 1), "only the real failure counted"
+    assert row.last_error == "RuntimeError: crash requested in strategy.steady-0"
+
+
+@pytest.mark.parametrize(("policy", "reason"), [("cancel", None), ("keep", "SHUTDOWN")])
+def test_quarantine_applies_the_open_order_policy(
+    policy: str, reason: str | None, write_settings: Callable[[str], Path]
+) -> None:
+    text = _base(60, lockstep="true") + (
+        '[[strategies]]\nid = "bad"\nclass = "support:LimitThenRaises"\nsymbols = ["AAA"]\n'
+        f'[strategies.supervision]\nmax_restarts = 0\nopen_orders = "{policy}"\n'
+    )
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
+    runtime.start()
+    try:
+        (quarantined,) = recorder.wait_for(StrategyQuarantined)
+        assert runtime.finished.wait(60)
+        runtime.settle()
+        rows = {row.name: row for row in runtime.actors()}
+    finally:
+        runtime.stop()
+    assert quarantined.open_orders == policy
+    assert rows["strategy.bad"].state == "quarantined"
+    assert runtime.fatal is None, "a quarantined strategy does not stop the runtime"
+    (final,) = {u.client_order_id: u for u in recorder.of(OrderUpdate)}.values()
+    assert final.status is OrderStatus.CANCELLED
+    assert (final.reason.value if final.reason else None) == reason
+
+
+def test_a_crashed_risk_actor_is_restarted_with_its_books(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(40, lockstep="true") + STEADY.format(n=0, symbol="AAA")
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
+    runtime.start()
+    try:
+        recorder.wait_for(Order, 3)
+        runtime.crash(RISK)
+        recorder.wait_for(ActorRestarted)
+        assert runtime.finished.wait(60)
+        runtime.settle()
+        risk = runtime.ask(RISK, GetSnapshot())
+    finally:
+        summary = runtime.stop()
+    (row,) = summary.strategies
+    assert risk.accepted == row.orders, "counters survived the restart"
+    intents = {o.client_order_id for o in recorder.of(Order)}
+    assert len(intents) == row.orders, "every order reached the engine once"
+    finals = {u.client_order_id: u for u in recorder.of(OrderUpdate)}
+    assert all(u.status.is_terminal for u in finals.values())
+    assert not any(u.reason is RejectReason.NO_ENGINE for u in finals.values())
+
+
+def test_a_hung_strategy_is_replaced_within_the_probe_timeout_plus_one_interval(
+    write_settings: Callable[[str], Path],
+) -> None:
+    interval, timeout = 0.2, 0.5
+    text = _base(0) + (
+        STEADY.format(n=0, symbol="AAA")
+        + f"[strategies.supervision]\nhealth_interval_s = {interval}\n"
+        + f"health_timeout_s = {timeout}\n"
+    )
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
+    runtime.start()
+    try:
+        hung_at = time.monotonic()
+        runtime.crash(strategy_actor("steady-0"), "hang", hang_s=60.0)
+        (failed,) = recorder.wait_for(ActorFailed)
+        detected = time.monotonic() - hung_at
+        (restarted,) = recorder.wait_for(ActorRestarted)
+        rows = {row.name: row for row in runtime.actors()}
+    finally:
+        summary = runtime.stop()
+    assert failed.error == f"no answer to a health probe within {timeout:g}s"
+    assert restarted.name == "strategy.steady-0"
+    assert rows["strategy.steady-0"].alive
+    # generous slack for a loaded machine; the bound itself is timeout + interval
+    assert detected < timeout + interval + 2.0
+    assert summary.stuck_threads == (), "the hung thread was released when it was revoked"
