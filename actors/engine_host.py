@@ -175,8 +175,10 @@ class EngineHost(LeanActor):
             self._call(adapter.cancel_all, time.time_ns(), message.reason, message.message)
             return adapter.working_orders()
         elif kind is Reconcile:
+            # Answered at once; an adapter that cannot reach its broker says so,
+            # and the supervisor then has risk report the orders UNKNOWN.
             self._call(adapter.reconcile)
-            return adapter.working_orders()
+            return adapter.healthy(), adapter.working_orders()
         elif kind is GetSnapshot:
             return EngineStats(
                 engine=self.adapter.engine,

@@ -53,8 +53,8 @@ Engines: every engine failure (crash, stuck, unhealthy probe, ``EngineFault``
 from its adapter) goes to :class:`~runtime.failover.Failover`. At
 ``failover_threshold`` failures of the active engine, risk is told to route
 new orders to the next engine; the old engine is asked to reconcile its
-working orders, and if it does not answer in ``health_timeout_s`` risk
-reports those orders UNKNOWN. ``failback_after_s`` later the primary is
+working orders, and if it does not answer in ``health_timeout_s`` (or
+answers that it cannot reach its broker) risk reports those orders UNKNOWN. ``failback_after_s`` later the primary is
 probed and restored once healthy. ``force`` pins an engine.
 
 Everything the supervisor does runs in its own thread; its timers (backoff,
@@ -769,10 +769,13 @@ class Supervisor(LeanActor):
     def _reconcile_due(self, due: _ReconcileDue) -> None:
         if due.future is not None:
             try:
-                due.future.get(timeout=0)
-                return
+                healthy, _working = due.future.get(timeout=0)
             except Exception as exc:
                 logger.warning("engine {} did not reconcile: {!r}", due.engine, exc)
+            else:
+                if healthy:
+                    return
+                logger.warning("engine {} cannot reach its broker to reconcile", due.engine)
         self._mark_unknown(engine_actor(due.engine))
 
     def _mark_unknown(self, engine_name: str) -> None:

@@ -209,11 +209,17 @@ class Runtime:
             subscriptions.append(Subscribe(name, strategy.symbols, 1))
         source = self._source if self._source is not None else self._market_data()
         engines = tuple(engine_actor(e.name) for e in s.engines)
+        # The feed may legitimately wait up to shutdown_timeout_s for a slow
+        # subscriber in one handler (lockstep, back-pressure): it must not be
+        # taken for stuck meanwhile, or a hung strategy would cost the feed too.
+        feed_timeout = max(
+            core.health_timeout_s, 2 * s.runtime.shutdown_timeout_s + core.health_interval_s
+        )
         specs.append(
             ChildSpec(
                 name=FEED,
                 kind=ActorKind.FEED,
-                supervision=core,
+                supervision=replace(core, health_timeout_s=feed_timeout),
                 start=lambda carry: FeedActor.start(
                     name=FEED,
                     directory=d,

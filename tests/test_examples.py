@@ -44,13 +44,18 @@ def test_example_strategy_runs_and_trades_with_costs(
     summary, recorder = run_to_end(write_settings(TEMPLATE.format(cls=cls, lockstep=lockstep)))
     fills = recorder.of(Fill)
     # Free-running at full speed, the feed may run up to max_in_flight bars ahead
-    # of an order's round trip, so fewer signals are acted on than in lockstep.
-    assert len(fills) >= (4 if lockstep == "true" else 1)
+    # of an order's round trip, so how many orders fill before the data ends
+    # depends on thread scheduling; in lockstep every signal fills.
+    (row,) = summary.strategies
+    if lockstep == "true":
+        assert len(fills) >= 4
+    else:
+        assert row.orders >= 1
     assert all(f.commission >= 1.0 for f in fills)
     assert all(f.slippage > 0 for f in fills)
     assert len(recorder.of(StrategyStarted)) == 1
     assert len(recorder.of(StrategyStopped)) == 1
     assert summary.portfolio is not None
-    (account,) = summary.portfolio.accounts
-    assert account.fees == pytest.approx(sum(f.commission for f in fills))
+    fees = sum(a.fees for a in summary.portfolio.accounts)
+    assert fees == pytest.approx(sum(f.commission for f in fills))
     assert summary.bars == 600
