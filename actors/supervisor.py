@@ -54,8 +54,9 @@ from its adapter) goes to :class:`~runtime.failover.Failover`. At
 ``failover_threshold`` failures of the active engine, risk is told to route
 new orders to the next engine; the old engine is asked to reconcile its
 working orders, and if it does not answer in ``health_timeout_s`` (or
-answers that it cannot reach its broker) risk reports those orders UNKNOWN. ``failback_after_s`` later the primary is
-probed and restored once healthy. ``force`` pins an engine.
+answers that it cannot reach its broker) risk reports those orders UNKNOWN.
+``failback_after_s`` later the primary is probed and restored once healthy.
+``force`` pins an engine.
 
 Everything the supervisor does runs in its own thread; its timers (backoff,
 probes, failback) are messages it sends itself through a
