@@ -20,8 +20,12 @@ from runtime.actor import LeanActor
 from runtime.directory import Directory
 from runtime.messages import (
     ActorFailed,
+    ActorRestarted,
     ActorStarted,
     ActorStopped,
+    EngineFailedBack,
+    EngineFailedOver,
+    EngineFault,
     FeedFinished,
     Fill,
     Flush,
@@ -31,8 +35,10 @@ from runtime.messages import (
     OrderStatus,
     OrderUpdate,
     RuntimeStateChanged,
+    StrategyQuarantined,
     StrategyStarted,
     StrategyStopped,
+    TradingHalted,
 )
 from runtime.names import ActorKind
 
@@ -61,11 +67,13 @@ def _price(value: float | None) -> str:
 def event_level(event: Message) -> str:
     """The loguru level an event is logged at."""
     if isinstance(event, OrderUpdate):
-        if event.status is OrderStatus.REJECTED:
+        if event.status is OrderStatus.REJECTED or event.status is OrderStatus.UNKNOWN:
             return "WARNING"
         return "DEBUG" if event.status in _QUIET else "INFO"
-    if isinstance(event, ActorFailed):
+    if isinstance(event, ActorFailed | StrategyQuarantined | EngineFailedOver | TradingHalted):
         return "ERROR"
+    if isinstance(event, ActorRestarted | EngineFault | EngineFailedBack):
+        return "WARNING"
     if isinstance(event, Order | Fill | StrategyStarted | StrategyStopped):
         return "INFO"
     if isinstance(event, RuntimeStateChanged | FeedFinished):
@@ -98,6 +106,27 @@ def describe(event: Message) -> str:
         )
     if isinstance(event, ActorFailed):
         return f"actor {event.name} ({event.kind}) failed: {event.error}"
+    if isinstance(event, ActorRestarted):
+        return (
+            f"actor {event.name} ({event.kind}) restarted: restart {event.restarts} in window, "
+            f"after {event.delay_s:.3f}s, {event.redelivered} messages redelivered"
+        )
+    if isinstance(event, StrategyQuarantined):
+        return (
+            f"strategy {event.strategy_id} QUARANTINED after {event.failures} failures "
+            f"(last: {event.error}); open orders: {event.open_orders}"
+        )
+    if isinstance(event, EngineFault):
+        return f"engine {event.engine} fault: {event.error}"
+    if isinstance(event, EngineFailedOver):
+        return (
+            f"engine FAILOVER {event.previous} -> {event.engine} after {event.failures} "
+            f"failures (last: {event.reason})"
+        )
+    if isinstance(event, EngineFailedBack):
+        return f"engine FAILBACK {event.previous} -> {event.engine}"
+    if isinstance(event, TradingHalted):
+        return f"TRADING HALTED: {event.reason}"
     if isinstance(event, ActorStarted | ActorStopped):
         verb = "started" if isinstance(event, ActorStarted) else "stopped"
         return f"actor {event.name} ({event.kind}) {verb}"

@@ -503,8 +503,7 @@ class Supervisor(LeanActor):
                 error=error,
                 actor_urn=urn,
             )
-        logger.error("{} ({}) failed: {}", spec.name, spec.kind, error)
-        self._publish(event)
+        self._publish(event)  # logged by the event sink
         if spec.kind is ActorKind.ENGINE:
             if stuck and carry is None:
                 # A fresh adapter will replace the stuck one: what was working
@@ -557,14 +556,6 @@ class Supervisor(LeanActor):
         child.carry = None
         child.restarts += 1
         now = _now_ns()
-        logger.warning(
-            "{} ({}) restarted ({} in window, backoff {:.3f}s, {} messages redelivered)",
-            spec.name,
-            spec.kind,
-            child.restarts_in_window,
-            child.delay_s,
-            delivered,
-        )
         self._publish(
             ActorRestarted(
                 id=next_id(),
@@ -749,7 +740,6 @@ class Supervisor(LeanActor):
             event: object = EngineFailedBack(
                 id=next_id(), ts_event=wall, ts_init=wall, previous=previous, engine=engine
             )
-            logger.warning("engine failback: {} -> {}", previous, engine)
         else:
             failures = dict(status.failures)[previous]
             event = EngineFailedOver(
@@ -761,7 +751,6 @@ class Supervisor(LeanActor):
                 failures=failures,
                 reason=reason,
             )
-            logger.error("engine failover: {} -> {} ({})", previous, engine, reason)
         self._publish(event)
         when = failover.failback_at()
         if when is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from actors.event_sink import describe, event_level
 from runtime.actor import LeanActor, actor_of
 from runtime.boot import Runtime
 from runtime.config import RestartType, SupervisionConfig
@@ -20,13 +21,18 @@ from runtime.messages import (
     ActorFailed,
     ActorRestarted,
     Bar,
+    EngineFailedBack,
+    EngineFailedOver,
+    EngineFault,
     Fill,
     GetSnapshot,
+    Message,
     Order,
     OrderStatus,
     OrderUpdate,
     RejectReason,
     StrategyQuarantined,
+    TradingHalted,
 )
 from runtime.names import RISK, SUPERVISOR, ActorKind, strategy_actor
 from runtime.restart import GiveUp, Restart, RestartTracker
@@ -426,3 +432,34 @@ def test_a_hung_strategy_is_replaced_within_the_probe_timeout_plus_one_interval(
     # generous slack for a loaded machine; the bound itself is timeout + interval
     assert detected < timeout + interval + 2.0
     assert summary.stuck_threads == (), "the hung thread was released when it was revoked"
+
+
+def test_supervision_events_are_logged_at_their_level_with_a_readable_line() -> None:
+    common: dict[str, Any] = {"id": 1, "ts_event": 0, "ts_init": 0}
+    cases: list[tuple[Message, str, str]] = [
+        (
+            ActorRestarted(
+                **common, name="risk", kind="risk", restarts=2, delay_s=0.5, redelivered=3
+            ),
+            "WARNING",
+            "actor risk (risk) restarted: restart 2 in window, after 0.500s, 3 messages",
+        ),
+        (
+            StrategyQuarantined(
+                **common, strategy_id="s", failures=6, error="ValueError: x", open_orders="cancel"
+            ),
+            "ERROR",
+            "strategy s QUARANTINED after 6 failures (last: ValueError: x); open orders: cancel",
+        ),
+        (EngineFault(**common, engine="p", error="lost"), "WARNING", "engine p fault: lost"),
+        (
+            EngineFailedOver(**common, previous="p", engine="b", failures=5, reason="boom"),
+            "ERROR",
+            "engine FAILOVER p -> b after 5 failures (last: boom)",
+        ),
+        (EngineFailedBack(**common, previous="b", engine="p"), "WARNING", "FAILBACK b -> p"),
+        (TradingHalted(**common, actor="risk", reason="why"), "ERROR", "TRADING HALTED: why"),
+    ]
+    for event, level, text in cases:
+        assert event_level(event) == level, event
+        assert text in describe(event)
