@@ -37,6 +37,7 @@ from runtime.messages import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    RejectReason,
     Side,
     StrategyStarted,
     StrategyStopped,
@@ -283,9 +284,27 @@ class StrategyHost(LeanActor):
             market_price=book.last_price.get(symbol),
         )
         if not self.directory.tell(RISK, intent):
-            del book.open_orders[client_order_id]
-            book.orders -= 1
-            raise OrderError("the risk actor is not running: the order was not sent")
+            # Risk is gone for good (trading halted): answer the order here, through
+            # on_order like any rejection, rather than fail the strategy.
+            now = time.time_ns()
+            update = OrderUpdate(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                client_order_id=client_order_id,
+                strategy_id=self.config.id,
+                symbol=symbol,
+                side=side,
+                status=OrderStatus.REJECTED,
+                quantity=quantity,
+                filled_quantity=0.0,
+                avg_fill_price=None,
+                reason=RejectReason.HALTED,
+                message="the risk actor is not running: the order was not sent",
+                engine="",
+            )
+            self.actor_ref.tell(update)
+            self.directory.tell(EVENTS, update)
         return client_order_id
 
     def send_cancel(self, client_order_id: str) -> None:

@@ -463,3 +463,37 @@ def test_supervision_events_are_logged_at_their_level_with_a_readable_line() -> 
     for event, level, text in cases:
         assert event_level(event) == level, event
         assert text in describe(event)
+
+
+def test_risk_failing_for_good_halts_trading_and_strategies_get_rejections_not_crashes(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(0, lockstep="true", extra="[supervision]\nmax_restarts = 0\n") + (
+        '[[strategies]]\nid = "s"\nclass = "support:BuyEveryBar"\nsymbols = ["AAA"]\n'
+    )
+    recorder = Recorder()
+    reasons: list[str] = []
+    runtime = Runtime(
+        load_settings(write_settings(text)), listeners=[recorder], on_fatal=reasons.append
+    )
+    runtime.start()
+    try:
+        recorder.wait_for(Order, 3)
+        runtime.crash(RISK)
+        (halted,) = recorder.wait_for(TradingHalted)
+        halted_at = len(recorder.events)
+        recorder.wait_for(OrderUpdate, len(recorder.of(OrderUpdate)) + 3)
+        rows = {row.name: row for row in runtime.actors()}
+    finally:
+        runtime.stop()
+    assert halted.actor == "risk"
+    assert reasons == [halted.reason]
+    assert rows["risk"].state == "failed"
+    assert rows["strategy.s"].failures == 0, "the strategy kept running"
+    refused = [
+        e
+        for e in recorder.events[halted_at:]
+        if isinstance(e, OrderUpdate) and e.status is OrderStatus.REJECTED
+    ]
+    assert refused, "orders kept coming and were answered"
+    assert all(u.reason is RejectReason.HALTED for u in refused)
