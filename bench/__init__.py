@@ -7,6 +7,8 @@ Modules:
   two scenarios: ``signal`` (one order on a quiet runtime; the verdict) and
   ``every-bar`` (an order and the previous order's fill on every bar);
 - :mod:`bench.fanout`: bar fan-out throughput to 1, 10 and 100 strategies;
+- :mod:`bench._supervision`: strategy restart latency and engine failover
+  latency (and the strategy that fails on purpose for the first);
 - :mod:`bench.strategies`: the strategies the benchmarks run;
 - :mod:`bench.report`: renders ``BENCHMARKS.md``;
 - :mod:`bench.run`: the command line.

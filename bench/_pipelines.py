@@ -278,7 +278,9 @@ class ActorsPipeline(Pipeline):
         strategy = s.strategies[0]
         strategy_name = strategy_actor(strategy.id)
         starts: list[tuple[str, type[LeanActor], dict[str, Any]]] = [
-            (engine, EngineHost, {"adapter": self._adapter}),
+            # EngineHost takes an adapter factory (a replacement host would build a
+            # fresh adapter); here there is no replacement: always the probe adapter.
+            (engine, EngineHost, {"adapter": lambda: self._adapter}),
             (RISK, RiskActor, {"limits": s.risk, "overrides": {}, "engine": engine}),
             (
                 strategy_name,

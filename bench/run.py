@@ -1,9 +1,9 @@
 """Run the benchmarks and write the report: ``python -m bench.run --output BENCHMARKS.md``.
 
 Progress goes to stderr. The exit status is 0 whatever the figures (a
-benchmark reports; tests assert), unless ``--strict`` is given: then a
-signal-scenario latency ratio above the target exits with status 1 (the
-every-bar scenario has no verdict).
+benchmark reports; tests assert), unless ``--strict`` is given: then a missed
+target exits with status 1: the signal-scenario latency ratio, the restart
+p50 or the failover p50 (the every-bar scenario has no verdict).
 """
 
 from __future__ import annotations
@@ -17,6 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._stats import machine
+from bench._supervision import (
+    FailoverResult,
+    RestartResult,
+    quiet_logs,
+    run_failover,
+    run_restart,
+)
 from bench.fanout import FanoutResult, run_fanout
 from bench.latency import SCENARIOS, LatencyResult, run_latency
 from bench.report import Report, render
@@ -25,6 +32,7 @@ from runtime.logs import configure_logging
 __all__ = ["main"]
 
 _STRATEGY_COUNTS = (1, 10, 100)
+_LOG_LEVEL = "ERROR"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,11 +61,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-latency", action="store_true", help="do not run the latency benchmark")
     p.add_argument("--skip-fanout", action="store_true", help="do not run the fan-out benchmark")
     p.add_argument("--no-lockstep", action="store_true", help="skip the lockstep fan-out cases")
+    p.add_argument("--restart-samples", type=int, default=500, help="timed strategy restarts (500)")
+    p.add_argument(
+        "--restart-warmup", type=int, default=20, help="untimed restarts before them (20)"
+    )
+    p.add_argument(
+        "--failover-samples",
+        type=int,
+        default=50,
+        help="timed engine failovers, one fresh runtime each (50)",
+    )
+    p.add_argument(
+        "--skip-supervision",
+        action="store_true",
+        help="do not run the restart and failover benchmarks",
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the bench")
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 when the signal-scenario latency target is missed",
+        help="exit 1 when a target is missed (signal latency ratio, restart, failover)",
     )
     return p
 
@@ -72,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.samples, args.warmup, args.block = 2, 200, 50, 50
         args.bars, args.lockstep_bars, args.repeats = 1_000, 50, 1
-    configure_logging("ERROR")
+        args.restart_samples, args.restart_warmup, args.failover_samples = 50, 5, 5
+    configure_logging(_LOG_LEVEL)
     command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -96,6 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_lockstep:
             cases += [(n, args.lockstep_bars, True) for n in _STRATEGY_COUNTS]
         fanout = run_fanout(cases=cases, repeats=args.repeats, progress=_progress)
+    restart: RestartResult | None = None
+    failover: FailoverResult | None = None
+    if not args.skip_supervision:
+        with quiet_logs(_LOG_LEVEL):  # the failures are on purpose: log them to os.devnull
+            restart = run_restart(
+                samples=args.restart_samples, warmup=args.restart_warmup, progress=_progress
+            )
+            failover = run_failover(samples=args.failover_samples, progress=_progress)
 
     report = Report(
         command=command.rstrip(),
@@ -104,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine=facts,
         latency=latency,
         fanout=fanout,
+        restart=restart,
+        failover=failover,
     )
     args.output.write_text(render(report), encoding="utf-8")
     _progress(f"wrote {args.output} in {report.seconds:.0f} s")
@@ -112,9 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _progress(f"tick-to-order {result.scenario.key} p50 ratio {result.ratio():.2f}x")
         if latency.passed is not None:
             _progress(f"verdict on the signal scenario: {'PASS' if latency.passed else 'FAIL'}")
-        if args.strict and latency.passed is False:
-            return 1
-    return 0
+    missed = latency is not None and latency.passed is False
+    for name, outcome in (("restart", restart), ("failover", failover)):
+        if outcome is not None:
+            p50 = outcome.latency_ms().p50
+            _progress(f"{name} p50 {p50:.3f} ms: {'PASS' if outcome.passed else 'FAIL'}")
+            missed = missed or not outcome.passed
+    return 1 if args.strict and missed else 0
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ class LeanActor(pykka.ThreadingActor):
     def _report_failure(self, exc: BaseException) -> None:
         cause = exc.__cause__ if isinstance(exc, ActorCrashError) and exc.__cause__ else exc
         now = time.time_ns()
-        logger.opt(exception=exc).error("actor {} ({}) failed: {!r}", self.name, self.kind, cause)
+        # The supervisor first: formatting the traceback must not delay the restart.
         self.directory.tell(
             SUPERVISOR,
             ActorFailed(
@@ -195,3 +195,4 @@ class LeanActor(pykka.ThreadingActor):
                 actor_urn=self.actor_urn,
             ),
         )
+        logger.opt(exception=exc).error("actor {} ({}) failed: {!r}", self.name, self.kind, cause)
