@@ -118,7 +118,8 @@ class EngineHost(LeanActor):
             )
 
     def on_stop(self) -> None:
-        self.adapter.close()
+        if not self.revoked:  # a revoked engine's adapter was closed on release
+            self.adapter.close()
 
     def healthy(self) -> bool:
         return self.adapter.healthy()
@@ -134,8 +135,8 @@ class EngineHost(LeanActor):
             in_flight=self._in_flight,
         )
 
-    def revoke(self) -> None:
-        super().revoke()
+    def release(self) -> None:
+        super().release()
         try:
             self.adapter.close()
         except Exception:

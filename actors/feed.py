@@ -259,9 +259,18 @@ class FeedActor(LeanActor):
             self._cache_version = -1
 
     def _ask(self, ref: _Ref, message: object) -> pykka.Future[Any] | None:
-        # None while the subscriber restarts: what it was told is held for
-        # its replacement, there is nothing to wait for now.
-        return ref.ask_later(message)
+        future = ref.ask_later(message)
+        # The subscriber is restarting: what it was told is held for its
+        # replacement. Lockstep waits for it, so that results stay the same as
+        # without the failure (at most sync_timeout_s).
+        if (
+            future is None
+            and self._config.lockstep
+            and not ref.closed
+            and ref.wait_running(self._sync_timeout_s)
+        ):
+            future = ref.ask_later(message)
+        return future
 
     def _wait_all(self, futures: Sequence[pykka.Future[Any] | None]) -> None:
         for future in futures:

@@ -88,6 +88,8 @@ class RiskBook:
     """Orders sent and not finished, by client order id."""
     routed_to: dict[str, str] = field(default_factory=dict)
     """Engine directory name of each open order."""
+    unknown: set[str] = field(default_factory=set)
+    """Open orders already reported UNKNOWN (reported once)."""
     halted: str = ""
 
 
@@ -167,6 +169,7 @@ class RiskActor(LeanActor):
             if message.status.is_terminal:
                 book.open_orders.pop(message.client_order_id, None)
                 book.routed_to.pop(message.client_order_id, None)
+                book.unknown.discard(message.client_order_id)
         elif kind is CancelOrder:
             self.directory.tell(book.routed_to.get(message.client_order_id, book.engine), message)
         elif kind is RouteOrders:
@@ -214,7 +217,12 @@ class RiskActor(LeanActor):
         previous, book.engine = book.engine, route.engine
         if route.unknown_at:
             for client_order_id, engine in book.routed_to.items():
-                if engine == route.unknown_at:
+                if (
+                    engine == route.unknown_at
+                    and client_order_id not in route.keep
+                    and client_order_id not in book.unknown
+                ):
+                    book.unknown.add(client_order_id)
                     self._send_update(
                         book.open_orders[client_order_id],
                         OrderStatus.UNKNOWN,

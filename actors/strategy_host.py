@@ -185,6 +185,8 @@ class StrategyHost(LeanActor):
         )
 
     def on_stop(self) -> None:
+        if self.revoked:  # replaced while stuck: its replacement owns the strategy's books
+            return
         if self._strategy is not None:
             self._strategy.on_stop()
         now = time.time_ns()

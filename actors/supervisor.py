@@ -89,6 +89,7 @@ from runtime.messages import (
     ActorStopped,
     CancelAll,
     CancelOrder,
+    Crash,
     EngineFailedBack,
     EngineFailedOver,
     EngineFault,
@@ -217,6 +218,11 @@ class _FailbackCheck:
 class _ReconcileDue:
     engine: str
     future: pykka.Future[Any] | None
+    attempts: int = 1
+
+
+_RECONCILE_ATTEMPTS = 3
+"""Checks of an engine that is restarting before its orders are reported UNKNOWN."""
 
 
 _POLL_S = 0.02
@@ -243,6 +249,7 @@ class _Child:
     probe: pykka.Future[Any] | None = None
     probe_sent: float = 0.0
     abandoned: list[threading.Thread] = field(default_factory=list)
+    retired: list[LeanActor] = field(default_factory=list)
 
     @property
     def urn(self) -> str:
@@ -334,12 +341,14 @@ class Supervisor(LeanActor):
             elif kind is _ReconcileDue:
                 self._reconcile_due(message)
             elif kind is not Flush:
-                raise TypeError(f"{self.name} cannot handle {kind.__name__}")
-        except TypeError:
-            raise
+                logger.error("supervisor: ignored a {} it cannot handle", kind.__name__)
         except Exception:
             logger.exception("supervisor: error while handling {}", kind.__name__)
         return None
+
+    def _crash(self, crash: Crash) -> None:
+        # The supervisor is the root: nobody would restart it.
+        logger.error("supervisor: refused a request to crash ({})", crash.mode)
 
     # --- views ---------------------------------------------------------------------
 
@@ -436,8 +445,11 @@ class Supervisor(LeanActor):
                     logger.error("{} did not stop within {}s", name, timeout_s)
                 except pykka.ActorDeadError:
                     pass
-            held = self.directory.unregister(name)
+            held = self.directory.unregister(name) + child.pending
+            child.pending = []
             if held:
+                # Orders waiting for a replacement that will not come are answered.
+                self._bounce(held, RejectReason.SHUTDOWN, f"{name} stopped while restarting")
                 logger.warning("{} stopped with {} messages undelivered", name, len(held))
             threads = [t for t in (child.thread, *child.abandoned) if t is not None]
             for thread in threads:
@@ -470,21 +482,13 @@ class Supervisor(LeanActor):
             stuck = thread.is_alive()
         taken: list[Any] = []
         carry: Any = None
-        if actor is not None:
+        if actor is not None and child.ref is not None:
             if stuck:
-                actor.revoke()
-                if thread is not None:
-                    child.abandoned.append(thread)
+                taken, carry = self._retire(child, actor, child.ref, thread)
             else:
                 taken.extend(actor.leftovers)
-            taken.extend(actor.take_inbox())
-            try:
-                carry = actor.handover(stuck)
-            except Exception:
-                logger.exception("supervisor: {} could not hand over its state", spec.name)
-        if stuck and child.ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                child.ref.stop(block=False)
+                taken.extend(actor.take_inbox())
+                carry = self._handover(child, actor, stuck=False)
         child.ref = child.actor = child.thread = None
         child.probe = None
         child.carry = carry
@@ -508,9 +512,37 @@ class Supervisor(LeanActor):
             if stuck and carry is None:
                 # A fresh adapter will replace the stuck one: what was working
                 # there can no longer be known from here.
-                self._mark_unknown(spec.name)
+                self._mark_unknown(spec.name, child)
             self._engine_failure(spec.engine, error)
         self._decide(child, now)
+
+    def _handover(self, child: _Child, actor: LeanActor, *, stuck: bool) -> Any:
+        try:
+            return actor.handover(stuck)
+        except Exception:
+            logger.exception("supervisor: {} could not hand over its state", child.spec.name)
+            return None
+
+    def _retire(
+        self,
+        child: _Child,
+        actor: LeanActor,
+        ref: pykka.ActorRef[Any],
+        thread: threading.Thread | None,
+    ) -> tuple[list[Any], Any]:
+        """Take a stuck actor's place: revoke it first (whatever it takes from now on
+        is kept for the replacement), take its messages and a copy of its state,
+        then release what keeps it stuck and ask it to stop."""
+        actor.revoke()
+        taken = actor.take_inbox()
+        carry = self._handover(child, actor, stuck=True)
+        actor.release()
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.stop(block=False)
+        if thread is not None:
+            child.abandoned.append(thread)
+        child.retired.append(actor)
+        return taken, carry
 
     def _decide(self, child: _Child, now: float) -> None:
         decision = child.tracker.on_failure(now)
@@ -542,16 +574,21 @@ class Supervisor(LeanActor):
             ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
         except Exception as exc:
             # One failed attempt: counted once (its own report is ignored as late).
+            error = f"restart failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, pykka.Timeout):
+                error = f"restart failed: not started within {self._start_timeout_s:g}s"
             if ref is not None:
-                self._abandon(ref)
+                self._drop_attempt(child, ref)
             child.failures += 1
-            child.last_error = f"restart failed: {exc}"
-            logger.error("{} ({}) restart failed: {!r}", spec.name, spec.kind, exc)
+            child.last_error = error
+            logger.error("{} ({}) {}", spec.name, spec.kind, error)
             self._decide(child, time.monotonic())
             return
         assert child.address is not None
         self._attach(child, ref)
-        delivered = child.address.resume(ref, child.pending)
+        late = [m for actor in child.retired for m in actor.late]
+        child.retired.clear()
+        delivered = child.address.resume(ref, late + child.pending)
         child.pending = []
         child.carry = None
         child.restarts += 1
@@ -569,6 +606,20 @@ class Supervisor(LeanActor):
             )
         )
 
+    def _drop_attempt(self, child: _Child, ref: pykka.ActorRef[Any]) -> None:
+        """A replacement that did not start: if its thread still runs (stuck in its
+        start), it is retired like a stuck actor, since it holds the handed state."""
+        actor, thread = actor_of(ref), actor_thread(ref)
+        if thread is not None:
+            thread.join(min(1.0, self._start_timeout_s))
+        if actor is None or thread is None or not thread.is_alive():
+            return  # it ended: the handed state is as it left it
+        taken, carry = self._retire(child, actor, ref, thread)
+        child.pending = taken + child.pending
+        child.carry = carry
+        if child.spec.kind is ActorKind.ENGINE and carry is None:
+            self._mark_unknown(child.spec.name, child)
+
     def _give_up(self, child: _Child, reason: str) -> None:
         spec = child.spec
         held = self.directory.unregister(spec.name)
@@ -580,15 +631,21 @@ class Supervisor(LeanActor):
             self._quarantine(child, error, len(held))
         elif spec.kind is ActorKind.ENGINE:
             child.state = ChildState.FAILED
-            self._bounce(held, RejectReason.NO_ENGINE, f"engine {spec.engine!r} is down")
-            self._mark_unknown(spec.name)
+            self._bounce(
+                held + child.pending, RejectReason.NO_ENGINE, f"engine {spec.engine!r} is down"
+            )
+            child.pending = []
+            self._mark_unknown(spec.name, child)
             assert self._failover is not None
             target = self._failover.mark_down(spec.engine)
             if target is not None:
                 self._switch(target, f"{spec.name} down: {reason}")
         else:
             child.state = ChildState.FAILED
-            self._bounce(held, RejectReason.HALTED, f"trading halted: {spec.name} failed")
+            self._bounce(
+                held + child.pending, RejectReason.HALTED, f"trading halted: {spec.name} failed"
+            )
+            child.pending = []
             self._halt(spec.name, f"{spec.name} ({spec.kind}) failed: {error} ({reason})")
 
     def _quarantine(self, child: _Child, error: str, dropped: int) -> None:
@@ -602,16 +659,19 @@ class Supervisor(LeanActor):
         if policy is OpenOrderPolicy.CANCEL:
             for client_order_id in open_orders:
                 now = _now_ns()
-                self.directory.tell(
-                    RISK,
-                    CancelOrder(
-                        id=next_id(),
-                        ts_event=now,
-                        ts_init=now,
-                        client_order_id=client_order_id,
-                        strategy_id=strategy_id,
-                    ),
+                cancel = CancelOrder(
+                    id=next_id(),
+                    ts_event=now,
+                    ts_init=now,
+                    client_order_id=client_order_id,
+                    strategy_id=strategy_id,
                 )
+                if not self.directory.tell(RISK, cancel):
+                    # Risk is gone (trading halted): every engine gets the cancel,
+                    # the one holding the order acts on it.
+                    for engine in self._engine_children():
+                        if engine.address is not None:
+                            engine.address.tell(cancel)
         if dropped:
             logger.warning(
                 "{}: {} messages for the quarantined strategy dropped", spec.name, dropped
@@ -666,11 +726,14 @@ class Supervisor(LeanActor):
         )
         self.directory.tell(RISK, Halt(reason))
         cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
-        for child in self._children.values():
-            if child.spec.kind is ActorKind.ENGINE and child.address is not None:
+        for child in self._engine_children():
+            if child.address is not None:
                 child.address.tell(cancel)
         if self._on_escalate is not None:
             self._on_escalate(reason)
+
+    def _engine_children(self) -> list[_Child]:
+        return [c for c in self._children.values() if c.spec.kind is ActorKind.ENGINE]
 
     # --- health probes ---------------------------------------------------------------
 
@@ -704,8 +767,11 @@ class Supervisor(LeanActor):
             else:
                 self._schedule_probe(child, config.health_timeout_s - waited)
             return
-        except Exception:  # it failed meanwhile: its failure report is on its way
+        except pykka.ActorDeadError:  # it failed meanwhile: its failure report is on its way
             return
+        except Exception as exc:  # healthy() itself raised: unhealthy, keep probing
+            logger.warning("{}: health probe raised {!r}", child.spec.name, exc)
+            healthy = False
         child.probe = None
         if healthy is False and child.spec.kind is ActorKind.ENGINE:
             self._engine_failure(child.spec.engine, "unhealthy: its broker is unreachable")
@@ -757,6 +823,20 @@ class Supervisor(LeanActor):
             self._scheduler.at(when, _FailbackDue(status.switches))
 
     def _reconcile_due(self, due: _ReconcileDue) -> None:
+        child = self._children[engine_actor(due.engine)]
+        if due.future is None and due.attempts < _RECONCILE_ATTEMPTS:
+            # It was down when asked (restarting after a crash, with its adapter):
+            # ask again once it runs, rather than declare its orders unknown.
+            future = None
+            if child.state is ChildState.RUNNING and child.address is not None:
+                future = child.address.ask_later(Reconcile())
+            if future is not None or child.state is ChildState.RESTARTING:
+                assert self._scheduler is not None
+                self._scheduler.after(
+                    child.spec.supervision.health_timeout_s,
+                    _ReconcileDue(due.engine, future, due.attempts + 1),
+                )
+                return
         if due.future is not None:
             try:
                 healthy, _working = due.future.get(timeout=0)
@@ -766,14 +846,18 @@ class Supervisor(LeanActor):
                 if healthy:
                     return
                 logger.warning("engine {} cannot reach its broker to reconcile", due.engine)
-        self._mark_unknown(engine_actor(due.engine))
+        self._mark_unknown(engine_actor(due.engine), child)
 
-    def _mark_unknown(self, engine_name: str) -> None:
-        """Tell risk that what is working at ``engine_name`` is unknown now."""
+    def _mark_unknown(self, engine_name: str, child: _Child) -> None:
+        """Tell risk that what is working at ``engine_name`` is unknown now, except
+        the orders it has not received yet (held or taken for its replacement)."""
         if self._failover is None:
             return
+        waiting = [*child.pending, *(child.address.held_messages() if child.address else [])]
+        keep = tuple(m.client_order_id for m in waiting if type(m) is Order)
         self.directory.tell(
-            RISK, RouteOrders(engine_actor(self._failover.active), unknown_at=engine_name)
+            RISK,
+            RouteOrders(engine_actor(self._failover.active), unknown_at=engine_name, keep=keep),
         )
 
     def _failback_due(self, due: _FailbackDue) -> None:
@@ -820,6 +904,8 @@ class Supervisor(LeanActor):
         failover = self._failover
         if failover is None:
             raise ValueError("this runtime has no engines")
+        if engine and engine in failover.status().down:
+            raise ValueError(f"engine {engine!r} is down (failed past its restarts)")
         failover.pin(engine)
         if engine and engine != failover.active:
             self._switch(engine, "forced")

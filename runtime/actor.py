@@ -76,6 +76,8 @@ class LeanActor(pykka.ThreadingActor):
         """Messages told to it that it had not handled when it stopped."""
         self.revoked = False
         """Set when the supervisor replaced it while it was stuck: it must not act."""
+        self.late: list[Any] = []
+        """Messages it took from its inbox after it was revoked (for the replacement)."""
         self._unhang = threading.Event()
         _ACTORS[self.actor_urn] = self
 
@@ -92,6 +94,10 @@ class LeanActor(pykka.ThreadingActor):
 
     def _handle_receive(self, message: Any) -> Any:
         kind = type(message)
+        if self.revoked and not kind.__module__.startswith("pykka"):
+            # Replaced while stuck: whatever it still takes belongs to the replacement.
+            self.late.append(message)
+            return None
         if kind is Handshake:
             return None
         if kind is Probe:
@@ -144,8 +150,12 @@ class LeanActor(pykka.ThreadingActor):
         return None
 
     def revoke(self) -> None:
-        """The supervisor replaced this actor while it was stuck: it must not act again."""
+        """The supervisor is replacing this actor while it is stuck: it must not act
+        again. From now on every message it takes goes to ``late``, unhandled."""
         self.revoked = True
+
+    def release(self) -> None:
+        """After :meth:`revoke` and the handover: free what may keep it stuck."""
         self._unhang.set()
 
     def _crash(self, crash: Crash) -> None:

@@ -16,6 +16,7 @@ Shutdown, whatever triggers it (end of data, duration, Ctrl-C, SIGTERM):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -407,10 +408,27 @@ class Runtime:
                 block=True,
                 timeout=timeout * (len(names) + 1),
             )
-        except pykka.Timeout:
-            logger.error("the supervisor did not stop {} in time", ", ".join(names))
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            logger.error("the supervisor did not stop {}: {!r}", ", ".join(names), exc)
             return names
         return stuck
+
+    def _stop_orphans(self, timeout: float) -> tuple[str, ...]:
+        """Stop whatever actors are still registered, without the supervisor."""
+        stuck = []
+        for name in reversed(self.directory.names()):
+            address = self.directory.get(name)
+            ref = address.ref if address is not None else None
+            if name == SUPERVISOR or ref is None:
+                continue
+            thread = actor_thread(ref)
+            with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):
+                ref.stop(block=True, timeout=timeout)
+            if thread is not None:
+                thread.join(timeout)
+                if thread.is_alive():
+                    stuck.append(name)
+        return tuple(stuck)
 
     def _stop_supervisor(self, timeout: float) -> tuple[str, ...]:
         ref = self._supervisor
@@ -423,6 +441,7 @@ class Runtime:
             stuck = stopped
         except (pykka.Timeout, pykka.ActorDeadError) as exc:
             logger.error("the supervisor did not stop its children: {!r}", exc)
+            stuck = self._stop_orphans(timeout)
         finally:
             self.directory.unregister(SUPERVISOR)
             ref.stop(block=True, timeout=timeout)

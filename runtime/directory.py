@@ -36,11 +36,12 @@ __all__ = ["Address", "Directory"]
 class Address:
     """One stable name: forwards to the current actor, or holds messages while it is down."""
 
-    __slots__ = ("_closed", "_held", "_lock", "_ref", "name")
+    __slots__ = ("_changed", "_closed", "_held", "_lock", "_ref", "name")
 
     def __init__(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         self.name = name
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._ref: pykka.ActorRef[Any] | None = ref
         self._held: list[Any] = []
         self._closed = False
@@ -79,6 +80,12 @@ class Address:
             raise pykka.ActorDeadError(f"{self.name} is not running")
         return ref.ask(message, timeout=timeout)
 
+    def wait_running(self, timeout: float) -> bool:
+        """Wait until an actor is behind the name again (or it is closed); True if one is."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ref is not None or self._closed, timeout)
+            return self._ref is not None
+
     def ask_later(self, message: object) -> pykka.Future[Any] | None:
         """Send an ask without waiting; None when the actor is down or gone."""
         ref = self._ref
@@ -100,6 +107,11 @@ class Address:
         """How many messages are held now."""
         return len(self._held)
 
+    def held_messages(self) -> list[Any]:
+        """A copy of the messages held now, oldest first."""
+        with self._lock:
+            return list(self._held)
+
     def resume(self, ref: pykka.ActorRef[Any], first: list[Any]) -> int:
         """Point at ``ref``: deliver ``first`` (the failed actor's unhandled
         messages), then everything held, then new messages. Returns how many
@@ -120,6 +132,7 @@ class Address:
             self._held = []
             self._ref = ref
             self._closed = False
+            self._changed.notify_all()
             return len(backlog)
 
     def close(self) -> list[Any]:
@@ -128,6 +141,7 @@ class Address:
             self._closed = True
             self._ref = None
             held, self._held = self._held, []
+            self._changed.notify_all()
             return held
 
 

@@ -797,6 +797,8 @@ class RouteOrders:
     """Directory name of the engine to route to."""
     unknown_at: str = ""
     """Directory name of an engine whose open orders are now UNKNOWN."""
+    keep: tuple[str, ...] = ()
+    """Client order ids at ``unknown_at`` not to report: it has not received them yet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,3 +267,20 @@ class LimitThenRaises(Strategy):
             self.buy(bar.symbol, 1, limit=bar.close / 2)
         elif self.count == 3:
             raise RuntimeError("strategy bug after placing a limit order")
+
+
+RELEASE = threading.Event()
+"""Set by a test to let :class:`HangsOnRestart` instances go."""
+
+
+class HangsOnRestart(Strategy):
+    """Starts normally the first time; a restarted instance hangs in on_start until
+    ``RELEASE`` is set, then tries to buy (it must not be able to)."""
+
+    starts = 0
+
+    def on_start(self) -> None:
+        HangsOnRestart.starts += 1
+        if HangsOnRestart.starts > 1:
+            RELEASE.wait(30)
+            self.buy(self.symbols[0], 1)

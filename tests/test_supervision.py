@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import support
 from actors.event_sink import describe, event_level
 from runtime.actor import LeanActor, actor_of
 from runtime.boot import Runtime
@@ -188,6 +189,22 @@ def test_a_closed_address_refuses_and_returns_what_it_held() -> None:
 
 # --- the runtime --------------------------------------------------------------------
 
+
+def _bar(i: int) -> Bar:
+    return Bar(
+        id=i,
+        ts_event=(1_700_000_000 + 60 * i) * 10**9,
+        ts_init=0,
+        symbol="AAA",
+        open=100.0,
+        high=101.0,
+        low=99.0,
+        close=100.0,
+        volume=1e6,
+        interval_s=60,
+    )
+
+
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 
 STEADY = """
@@ -281,21 +298,7 @@ def test_messages_sent_while_a_strategy_restarts_reach_its_replacement(
     settings = load_settings(write_settings(text))
     runtime = Runtime(settings, listeners=[recorder], source=iter(()))
     runtime.start()
-    bars = [
-        Bar(
-            id=i,
-            ts_event=(1_700_000_000 + 60 * i) * 10**9,
-            ts_init=0,
-            symbol="AAA",
-            open=100.0,
-            high=101.0,
-            low=99.0,
-            close=100.0,
-            volume=1e6,
-            interval_s=60,
-        )
-        for i in range(10)
-    ]
+    bars = [_bar(i) for i in range(10)]
     try:
         for bar in bars[:3]:
             runtime.inject(bar)
@@ -497,3 +500,96 @@ def test_risk_failing_for_good_halts_trading_and_strategies_get_rejections_not_c
     ]
     assert refused, "orders kept coming and were answered"
     assert all(u.reason is RejectReason.HALTED for u in refused)
+
+
+def test_a_restart_that_does_not_start_in_time_is_retired_and_cannot_trade(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(0).replace("shutdown_timeout_s = 10.0", "shutdown_timeout_s = 0.5") + (
+        '[[strategies]]\nid = "s"\nclass = "support:HangsOnRestart"\nsymbols = ["AAA"]\n'
+        "[strategies.supervision]\nmax_restarts = 1\n"
+    )
+    support.HangsOnRestart.starts = 0
+    support.RELEASE.clear()
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
+    runtime.start()
+    try:
+        runtime.crash(strategy_actor("s"))
+        (quarantined,) = recorder.wait_for(StrategyQuarantined)
+        rows = {row.name: row for row in runtime.actors()}
+        support.RELEASE.set()  # the retired attempt wakes up and tries to buy
+        runtime.settle()
+    finally:
+        support.RELEASE.set()
+        summary = runtime.stop()
+    row = rows["strategy.s"]
+    assert (row.failures, row.restarts, row.state) == (2, 0, "quarantined")
+    assert row.last_error.startswith("restart failed: not started within 0.5s")
+    assert quarantined.failures == 2
+    assert recorder.of(Order) == [], "the retired attempt could not send its order"
+    assert summary.stuck_threads == ()
+
+
+def test_a_switch_caused_by_an_engine_crash_reconciles_with_its_replacement(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = f"""
+[runtime]
+log_level = "ERROR"
+[feed.synthetic]
+symbols = ["AAA"]
+bars = 0
+[execution]
+engines = ["primary", "backup"]
+failover_threshold = 1
+[engines.primary]
+adapter = "paper"
+[engines.backup]
+adapter = "paper"
+{STEADY.format(n=0, symbol="AAA").replace("TradesByCount", "DayLimitOnce")}
+"""
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
+    runtime.start()
+    try:
+        runtime.inject(_bar(0))
+        runtime.settle()
+        (resting,) = recorder.wait_for(Order)
+        runtime.crash("engine.primary")
+        (over,) = recorder.wait_for(EngineFailedOver)
+        recorder.wait_for(ActorRestarted)
+        runtime.settle()
+        working = runtime.ask("engine.primary", GetSnapshot()).working_orders
+        risk = runtime.ask(RISK, GetSnapshot())
+    finally:
+        runtime.stop()
+    assert (over.previous, over.engine) == ("primary", "backup")
+    assert working == (resting.client_order_id,), "the replacement kept the adapter's order"
+    assert (resting.client_order_id, "engine.primary") in risk.open_orders
+    statuses = [u.status for u in recorder.of(OrderUpdate)]
+    assert OrderStatus.UNKNOWN not in statuses, "it answered the reconcile: nothing is unknown"
+
+
+def test_orders_held_for_an_actor_still_in_backoff_at_shutdown_are_answered(
+    write_settings: Callable[[str], Path],
+) -> None:
+    text = _base(0, extra="[supervision]\nbackoff_min_s = 30.0\nbackoff_max_s = 30.0\n") + (
+        '[[strategies]]\nid = "s"\nclass = "support:BuyEveryBar"\nsymbols = ["AAA"]\n'
+    )
+    recorder = Recorder()
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
+    runtime.start()
+    try:
+        runtime.crash(RISK)
+        recorder.wait_for(ActorFailed)
+        for i in range(3):  # each bar makes an order, held for risk's replacement
+            runtime.inject(_bar(i))
+    finally:
+        runtime.stop()
+    answered = [
+        u
+        for u in recorder.of(OrderUpdate)
+        if u.status is OrderStatus.REJECTED and u.reason is RejectReason.SHUTDOWN
+    ]
+    assert len(answered) == 3, "no order waiting for risk was dropped silently"
