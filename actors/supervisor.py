@@ -451,9 +451,13 @@ class Supervisor(LeanActor):
                 # Orders waiting for a replacement that will not come are answered.
                 self._bounce(held, RejectReason.SHUTDOWN, f"{name} stopped while restarting")
                 logger.warning("{} stopped with {} messages undelivered", name, len(held))
+            if child.thread is not None:
+                child.thread.join(timeout_s)
+            # Abandoned threads were stuck and have been released: a short wait
+            # each, so that many of them cannot make the whole stop time out.
+            for thread in child.abandoned:
+                thread.join(min(timeout_s, 1.0))
             threads = [t for t in (child.thread, *child.abandoned) if t is not None]
-            for thread in threads:
-                thread.join(timeout_s)
             if any(t.is_alive() for t in threads):
                 stuck.append(name)
             child.ref = child.actor = None
