@@ -160,6 +160,8 @@ class EngineHost(LeanActor):
                 self._route((self._update(message, OrderStatus.REJECTED, reason, error),))
                 return None
             self._in_flight = None
+            if self.revoked:
+                return None
             # Published once the engine has it, so that the event sink's
             # thread does not compete with the engine on the way to acceptance.
             self.directory.tell(EVENTS, message)
@@ -202,6 +204,8 @@ class EngineHost(LeanActor):
         self._route(events)
 
     def _fault(self, error: str) -> None:
+        if self.revoked:  # replaced while stuck: its adapter is closed and counts no more
+            return
         logger.error("{}: {}", self.name, error)
         now = time.time_ns()
         self.directory.tell(
@@ -233,6 +237,8 @@ class EngineHost(LeanActor):
         )
 
     def _route(self, events: Sequence[AdapterEvent]) -> None:
+        if self.revoked:  # from an adapter abandoned while stuck: its orders are UNKNOWN
+            return
         tell = self.directory.tell
         for event in events:
             if type(event) is EngineFault:

@@ -66,9 +66,6 @@ class _Pump:
     """Self-addressed: publish the next slice of market data."""
 
 
-_PUMP = _Pump()
-
-
 class _End:
     """The source is exhausted."""
 
@@ -117,6 +114,7 @@ class FeedActor(LeanActor):
         self._flush_chain = tuple(flush_chain)
         self._on_finished = on_finished
         self._sync_timeout_s = sync_timeout_s
+        self._pump_token = _Pump()
         self._cache: dict[str, _Targets] = {}
         self._cache_version = -1
         self._running = False
@@ -138,9 +136,9 @@ class FeedActor(LeanActor):
             self._pending, self._backlog = carry.pending, carry.backlog
             self._wall0, self._ts0 = carry.wall0, carry.ts0
 
-    def setup(self) -> None:
+    def started(self) -> None:
         if self._running:  # a replacement: carry on publishing
-            self.actor_ref.tell(_PUMP)
+            self.actor_ref.tell(self._pump_token)
 
     def handover(self, stuck: bool) -> FeedCarry:
         # A stuck feed's thread is not inside the source (each next() is
@@ -168,8 +166,10 @@ class FeedActor(LeanActor):
     def on_receive(self, message: Any) -> Any:
         if self._backlog:
             self._deliver_backlog()
-        if message is _PUMP:
+        if message is self._pump_token:
             self._pump()
+        elif type(message) is _Pump:
+            pass  # a failed predecessor's token, redelivered: this feed has its own
         elif type(message) is Bar or type(message) is Tick:
             self._publish(message)
         elif isinstance(message, Subscribe):
@@ -177,7 +177,7 @@ class FeedActor(LeanActor):
         elif isinstance(message, StartFeed):
             if not self._running and not self._done:
                 self._running = True
-                self.actor_ref.tell(_PUMP)
+                self.actor_ref.tell(self._pump_token)
         elif isinstance(message, StopFeed):
             self._running = False
             self._done = True
@@ -243,41 +243,46 @@ class FeedActor(LeanActor):
     ) -> None:
         # Data is told, never asked: an exception while handling a tell fails the
         # actor and reaches the supervisor; one in an ask would come back here.
+        # One deadline for the whole event, however many subscribers are slow or
+        # restarting: the feed stays within its own health probe's timeout.
+        deadline = time.monotonic() + self._sync_timeout_s
         for ref in engines:
             self._tell(ref, event)
-        self._wait_all([self._ask(ref, Flush()) for ref in engines])
+        self._wait_all([self._ask(ref, Flush(), deadline) for ref in engines], deadline)
         for ref in strategies:
+            if self.revoked:
+                return
             self._tell(ref, event)
-        self._wait_all([self._ask(ref, Flush()) for ref in strategies])
+        self._wait_all([self._ask(ref, Flush(), deadline) for ref in strategies], deadline)
         for name in self._flush_chain:
             target = self.directory.get(name)
             if target is not None:
-                self._wait_all([self._ask(target, Flush())])
+                self._wait_all([self._ask(target, Flush(), deadline)], deadline)
 
     def _tell(self, ref: _Ref, message: object) -> None:
         if not ref.tell(message):
             self._cache_version = -1
 
-    def _ask(self, ref: _Ref, message: object) -> pykka.Future[Any] | None:
+    def _ask(self, ref: _Ref, message: object, deadline: float) -> pykka.Future[Any] | None:
         future = ref.ask_later(message)
         # The subscriber is restarting: what it was told is held for its
-        # replacement. Lockstep waits for it, so that results stay the same as
-        # without the failure (at most sync_timeout_s).
+        # replacement. Lockstep waits for it (until the event's deadline), so
+        # that results stay the same as without the failure.
         if (
             future is None
             and self._config.lockstep
             and not ref.closed
-            and ref.wait_running(self._sync_timeout_s)
+            and ref.wait_running(max(0.0, deadline - time.monotonic()))
         ):
             future = ref.ask_later(message)
         return future
 
-    def _wait_all(self, futures: Sequence[pykka.Future[Any] | None]) -> None:
+    def _wait_all(self, futures: Sequence[pykka.Future[Any] | None], deadline: float) -> None:
         for future in futures:
             if future is None:
                 continue
             try:
-                future.get(timeout=self._sync_timeout_s)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
             except pykka.Timeout:
                 logger.warning("feed: a subscriber did not answer within {}s", self._sync_timeout_s)
             except Exception as exc:  # the subscriber failed; its supervisor is told
@@ -287,6 +292,7 @@ class FeedActor(LeanActor):
     def _sync_all(self) -> None:
         """Wait until every subscriber has handled everything sent so far."""
         self._deliver_backlog()
+        deadline = time.monotonic() + self._sync_timeout_s
         futures = []
         seen: set[str] = set()
         for names in self._subs.values():
@@ -296,8 +302,8 @@ class FeedActor(LeanActor):
                 seen.add(name)
                 ref = self.directory.get(name)
                 if ref is not None:
-                    futures.append(self._ask(ref, Flush()))
-        self._wait_all(futures)
+                    futures.append(self._ask(ref, Flush(), deadline))
+        self._wait_all(futures, deadline)
 
     # --- pumping ------------------------------------------------------------
 
@@ -308,7 +314,7 @@ class FeedActor(LeanActor):
         return next(self._source, _END)
 
     def _pump(self) -> None:
-        if not self._running:
+        if not self._running or self.revoked:
             return
         config = self._config
         budget = 1 if config.lockstep or config.speed > 0 else _FREE_BATCH
@@ -327,7 +333,7 @@ class FeedActor(LeanActor):
             if not config.lockstep and self._since_sync >= config.max_in_flight:
                 self._since_sync = 0
                 self._sync_all()
-        self.actor_ref.tell(_PUMP)
+        self.actor_ref.tell(self._pump_token)
 
     def _due(self, event: Bar | Tick) -> bool:
         """Pace by market time; wait at most one slice. True when it is time."""

@@ -445,7 +445,9 @@ class Supervisor(LeanActor):
                     logger.error("{} did not stop within {}s", name, timeout_s)
                 except pykka.ActorDeadError:
                     pass
-            held = self.directory.unregister(name) + child.pending
+                except Exception as exc:  # its on_stop raised (even SystemExit): go on
+                    logger.error("{} failed while stopping: {!r}", name, exc)
+            held = self._take_late(child) + self.directory.unregister(name) + child.pending
             child.pending = []
             if held:
                 # Orders waiting for a replacement that will not come are answered.
@@ -548,15 +550,19 @@ class Supervisor(LeanActor):
         child.retired.append(actor)
         return taken, carry
 
-    def _decide(self, child: _Child, now: float) -> None:
+    def _decide(self, child: _Child, now: float, *, inline: bool = True) -> None:
+        """Restart (after the backoff) or give up. A restart without backoff runs at
+        once when ``inline``, else through the mailbox (never recursively)."""
         decision = child.tracker.on_failure(now)
         if isinstance(decision, Restart):
             child.attempt += 1
             child.delay_s = decision.delay_s
             child.restarts_in_window = decision.restarts
             due = _RestartDue(child.spec.name, child.attempt)
-            if decision.delay_s <= 0:
+            if decision.delay_s <= 0 and inline:
                 self._restart_due(due)
+            elif decision.delay_s <= 0:
+                self.actor_ref.tell(due)
             else:
                 assert self._scheduler is not None
                 self._scheduler.after(decision.delay_s, due)
@@ -586,13 +592,11 @@ class Supervisor(LeanActor):
             child.failures += 1
             child.last_error = error
             logger.error("{} ({}) {}", spec.name, spec.kind, error)
-            self._decide(child, time.monotonic())
+            self._decide(child, time.monotonic(), inline=False)
             return
         assert child.address is not None
         self._attach(child, ref)
-        late = [m for actor in child.retired for m in actor.late]
-        child.retired.clear()
-        delivered = child.address.resume(ref, late + child.pending)
+        delivered = child.address.resume(ref, self._take_late(child) + child.pending)
         child.pending = []
         child.carry = None
         child.restarts += 1
@@ -610,6 +614,17 @@ class Supervisor(LeanActor):
             )
         )
 
+    @staticmethod
+    def _take_late(child: _Child) -> list[Any]:
+        """Messages retired incarnations took after they were revoked, oldest first;
+        a retired actor is forgotten once its thread has ended."""
+        late: list[Any] = []
+        for actor in child.retired:
+            late += actor.late
+            actor.late.clear()
+        child.retired = [a for a in child.retired if a.thread is not None and a.thread.is_alive()]
+        return late
+
     def _drop_attempt(self, child: _Child, ref: pykka.ActorRef[Any]) -> None:
         """A replacement that did not start: if its thread still runs (stuck in its
         start), it is retired like a stuck actor, since it holds the handed state."""
@@ -626,7 +641,7 @@ class Supervisor(LeanActor):
 
     def _give_up(self, child: _Child, reason: str) -> None:
         spec = child.spec
-        held = self.directory.unregister(spec.name)
+        held = self._take_late(child) + self.directory.unregister(spec.name)
         error = child.last_error
         child.last_error = f"{error} ({reason})" if error else reason
         logger.error("{} ({}) given up: {}", spec.name, spec.kind, reason)

@@ -99,6 +99,7 @@ class LeanActor(pykka.ThreadingActor):
             self.late.append(message)
             return None
         if kind is Handshake:
+            self.started()
             return None
         if kind is Probe:
             return self.healthy()
@@ -134,6 +135,10 @@ class LeanActor(pykka.ThreadingActor):
         for envelope in kept:
             inbox.put(envelope)
         return taken
+
+    def started(self) -> None:
+        """Subclass hook: runs when the supervisor's start handshake arrives, i.e.
+        as the first message, once the actor is registered and before any other."""
 
     def healthy(self) -> bool:
         """Answer to the supervisor's health probe; True unless a subclass knows better."""

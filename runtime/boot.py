@@ -408,10 +408,16 @@ class Runtime:
                 block=True,
                 timeout=timeout * (len(names) + 1),
             )
-        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+        except Exception as exc:
             logger.error("the supervisor did not stop {}: {!r}", ", ".join(names), exc)
-            return names
+            return tuple(n for n in names if self._thread_alive(n))
         return stuck
+
+    @staticmethod
+    def _thread_alive(name: str) -> bool:
+        """Whether a thread of actor ``name`` (any incarnation) still runs."""
+        thread_name = f"tradepit-{name}"
+        return any(t.name == thread_name and t.is_alive() for t in threading.enumerate())
 
     def _stop_orphans(self, timeout: float) -> tuple[str, ...]:
         """Stop whatever actors are still registered, without the supervisor."""
@@ -439,12 +445,13 @@ class Runtime:
                 StopChildren(timeout_s=timeout), block=True, timeout=timeout * 20
             )
             stuck = stopped
-        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+        except Exception as exc:
             logger.error("the supervisor did not stop its children: {!r}", exc)
             stuck = self._stop_orphans(timeout)
         finally:
             self.directory.unregister(SUPERVISOR)
-            ref.stop(block=True, timeout=timeout)
+            with contextlib.suppress(Exception):
+                ref.stop(block=True, timeout=timeout)
             if self._supervisor_thread is not None:
                 self._supervisor_thread.join(timeout)
                 if self._supervisor_thread.is_alive():

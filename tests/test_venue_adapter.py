@@ -112,7 +112,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 5.0)
         tick.wait(0.01)
 
 
-AdapterFactory = Callable[[str], tuple[VenueAdapter, Emitted]]
+AdapterFactory = Callable[..., tuple[VenueAdapter, Emitted]]
 
 
 @pytest.fixture
@@ -120,12 +120,12 @@ def make_adapter() -> Iterator[AdapterFactory]:
     """Build bound adapters (fast heartbeats and timeouts); all closed after the test."""
     made: list[VenueAdapter] = []
 
-    def make(orders: str) -> tuple[VenueAdapter, Emitted]:
+    def make(orders: str, heartbeat_s: float = HEARTBEAT_S) -> tuple[VenueAdapter, Emitted]:
         config = VenueConfig(
             orders=orders,
             market_data="tcp://127.0.0.1:1",
             request_timeout_s=TIMEOUT_S,
-            heartbeat_s=HEARTBEAT_S,
+            heartbeat_s=heartbeat_s,
         )
         adapter = VenueAdapter(engine="venue-a", config=config, clock=time.time_ns)
         emitted = Emitted()
@@ -209,7 +209,9 @@ def test_a_hung_venue_turns_a_request_into_a_fault_and_its_order_unknown(
 def test_sigkill_with_a_request_pending_then_restart_on_the_same_ports(
     venue: VenueProcess, make_adapter: AdapterFactory
 ) -> None:
-    adapter, emitted = make_adapter(venue.orders)
+    # Slower heartbeats here: the venue is declared lost (3 periods) well after
+    # k-1 has left, however loaded the machine, so k-1 is unanswered, not unsent.
+    adapter, emitted = make_adapter(venue.orders, 0.6)
     adapter.submit(make_order("k-0", limit=1.0))
     emitted.wait_status("k-0", OrderStatus.ACCEPTED)
     venue.proc.send_signal(signal.SIGSTOP)
