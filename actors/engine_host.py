@@ -52,6 +52,7 @@ from runtime.messages import (
     RejectReason,
     Tick,
     next_id,
+    unfilled_update,
 )
 from runtime.names import EVENTS, PORTFOLIO, RISK, SUPERVISOR, ActorKind, strategy_actor
 
@@ -218,23 +219,7 @@ class EngineHost(LeanActor):
     def _update(
         self, order: Order, status: OrderStatus, reason: RejectReason | None, text: str
     ) -> OrderUpdate:
-        now = time.time_ns()
-        return OrderUpdate(
-            id=next_id(),
-            ts_event=now,
-            ts_init=now,
-            client_order_id=order.client_order_id,
-            strategy_id=order.strategy_id,
-            symbol=order.symbol,
-            side=order.side,
-            status=status,
-            quantity=order.quantity,
-            filled_quantity=0.0,
-            avg_fill_price=None,
-            reason=reason,
-            message=text,
-            engine=self.adapter.engine,
-        )
+        return unfilled_update(order, status, reason, text, engine=self.adapter.engine)
 
     def _route(self, events: Sequence[AdapterEvent]) -> None:
         if self.revoked:  # from an adapter abandoned while stuck: its orders are UNKNOWN

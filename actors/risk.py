@@ -50,6 +50,7 @@ from runtime.messages import (
     RejectReason,
     RouteOrders,
     next_id,
+    unfilled_update,
 )
 from runtime.names import EVENTS, ActorKind, strategy_actor
 
@@ -234,22 +235,6 @@ class RiskActor(LeanActor):
     def _send_update(
         self, order: OrderIntent | Order, status: OrderStatus, reason: RejectReason, text: str
     ) -> None:
-        now = time.time_ns()
-        update = OrderUpdate(
-            id=next_id(),
-            ts_event=now,
-            ts_init=now,
-            client_order_id=order.client_order_id,
-            strategy_id=order.strategy_id,
-            symbol=order.symbol,
-            side=order.side,
-            status=status,
-            quantity=order.quantity,
-            filled_quantity=0.0,
-            avg_fill_price=None,
-            reason=reason,
-            message=text,
-            engine="",
-        )
+        update = unfilled_update(order, status, reason, text)
         self.directory.tell(strategy_actor(order.strategy_id), update)
         self.directory.tell(EVENTS, update)

@@ -44,6 +44,7 @@ from runtime.messages import (
     Tick,
     TimeInForce,
     next_id,
+    unfilled_update,
 )
 from runtime.names import EVENTS, RISK, ActorKind
 from strategies.base import Strategy
@@ -288,22 +289,11 @@ class StrategyHost(LeanActor):
         if not self.directory.tell(RISK, intent):
             # Risk is gone for good (trading halted): answer the order here, through
             # on_order like any rejection, rather than fail the strategy.
-            now = time.time_ns()
-            update = OrderUpdate(
-                id=next_id(),
-                ts_event=now,
-                ts_init=now,
-                client_order_id=client_order_id,
-                strategy_id=self.config.id,
-                symbol=symbol,
-                side=side,
-                status=OrderStatus.REJECTED,
-                quantity=quantity,
-                filled_quantity=0.0,
-                avg_fill_price=None,
-                reason=RejectReason.HALTED,
-                message="the risk actor is not running: the order was not sent",
-                engine="",
+            update = unfilled_update(
+                intent,
+                OrderStatus.REJECTED,
+                RejectReason.HALTED,
+                "the risk actor is not running: the order was not sent",
             )
             self.actor_ref.tell(update)
             self.directory.tell(EVENTS, update)

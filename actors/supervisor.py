@@ -100,7 +100,6 @@ from runtime.messages import (
     Order,
     OrderIntent,
     OrderStatus,
-    OrderUpdate,
     Probe,
     Reconcile,
     RejectReason,
@@ -110,6 +109,7 @@ from runtime.messages import (
     StrategyQuarantined,
     TradingHalted,
     next_id,
+    unfilled_update,
 )
 from runtime.names import EVENTS, RISK, ActorKind, engine_actor, strategy_actor
 from runtime.restart import Restart, RestartTracker
@@ -714,23 +714,7 @@ class Supervisor(LeanActor):
         """Answer the orders an actor given up on was holding: none is dropped silently."""
         for message in held:
             if type(message) is OrderIntent or type(message) is Order:
-                now = _now_ns()
-                update = OrderUpdate(
-                    id=next_id(),
-                    ts_event=now,
-                    ts_init=now,
-                    client_order_id=message.client_order_id,
-                    strategy_id=message.strategy_id,
-                    symbol=message.symbol,
-                    side=message.side,
-                    status=OrderStatus.REJECTED,
-                    quantity=message.quantity,
-                    filled_quantity=0.0,
-                    avg_fill_price=None,
-                    reason=reason,
-                    message=text,
-                    engine="",
-                )
+                update = unfilled_update(message, OrderStatus.REJECTED, reason, text)
                 self.directory.tell(strategy_actor(message.strategy_id), update)
                 self.directory.tell(RISK, update)
                 self._publish(update)

@@ -7,12 +7,41 @@ and shows what was found; :meth:`Table.done` refuses keys nobody asked for.
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from runtime.errors import SettingsError
 
-__all__ = ["Table"]
+__all__ = ["Table", "read_file", "read_toml"]
+
+
+def read_file(path: str | Path) -> str:
+    """The text of a settings-like file; ``SettingsError`` when it cannot be read."""
+    file = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(file, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(file, "", f"cannot read: {exc}") from None
+
+
+def read_toml(text: str, source: str, sections: Iterable[str]) -> Table:
+    """The root table of TOML ``text``, refusing top-level sections not in ``sections``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(source, "", f"not valid TOML: {exc}") from None
+    root = Table(source, "", data)
+    allowed = tuple(sections)
+    for name in data:
+        if name not in allowed:
+            expected = ", ".join(allowed)
+            raise root.error(name, f"unknown section; expected one of: {expected}")
+    return root
+
 
 _MISSING: Any = object()
 

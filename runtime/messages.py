@@ -18,6 +18,7 @@ only: they never reach the wire or the journal and carry no id.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, TypeVar
@@ -68,6 +69,7 @@ __all__ = [
     "TradingHalted",
     "next_id",
     "registry",
+    "unfilled_update",
 ]
 
 _ids = itertools.count(1)
@@ -366,6 +368,35 @@ class OrderUpdate(Message):
     """Readable detail; empty when there is nothing to add."""
     engine: str
     """Engine that reported it; empty when risk or the runtime did."""
+
+
+def unfilled_update(
+    order: OrderIntent | Order,
+    status: OrderStatus,
+    reason: RejectReason | None,
+    message: str,
+    *,
+    engine: str = "",
+) -> OrderUpdate:
+    """An update of ``order`` before anything of it filled (REJECTED, UNKNOWN...),
+    stamped now; ``engine`` empty when the runtime itself reports it."""
+    now = time.time_ns()
+    return OrderUpdate(
+        id=next_id(),
+        ts_event=now,
+        ts_init=now,
+        client_order_id=order.client_order_id,
+        strategy_id=order.strategy_id,
+        symbol=order.symbol,
+        side=order.side,
+        status=status,
+        quantity=order.quantity,
+        filled_quantity=0.0,
+        avg_fill_price=None,
+        reason=reason,
+        message=message,
+        engine=engine,
+    )
 
 
 @_register

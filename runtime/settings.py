@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runtime._tables import Table
+from runtime._tables import Table, read_file, read_toml
 from runtime.config import (
     CommissionConfig,
     CommissionModel,
@@ -67,26 +66,13 @@ _SECTIONS = (
 
 def load_settings(path: str | Path) -> Settings:
     """Read and validate a settings file."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SettingsError(file, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(file, "", f"cannot read: {exc}") from None
-    return parse_settings(text, source=file, base_dir=Path(path).resolve().parent)
+    text = read_file(path)
+    return parse_settings(text, source=str(path), base_dir=Path(path).resolve().parent)
 
 
 def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
     """Validate settings given as TOML text; relative paths resolve against ``base_dir``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(source, "", f"not valid TOML: {exc}") from None
-    root = Table(source, "", data)
-    for name in data:
-        if name not in _SECTIONS:
-            raise root.error(name, f"unknown section; expected one of: {', '.join(_SECTIONS)}")
+    root = read_toml(text, source, _SECTIONS)
     runtime = _runtime(root.table("runtime"), base_dir)
     feed = read_feed(root.table("feed"), base_dir)
     supervision = read_supervision(root.table("supervision"), SupervisionConfig())

@@ -27,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ import orjson
 import zmq
 from loguru import logger
 
-from runtime._tables import Table
+from runtime._tables import read_file, read_toml
 from runtime.config import FeedConfig, FeedSource, PaperConfig
 from runtime.errors import DataError, SettingsError
 from runtime.logs import configure_logging
@@ -106,26 +105,13 @@ class VenueSettings:
 
 def load_venue_settings(path: str | Path) -> VenueSettings:
     """Read and validate a venue file; raises :class:`SettingsError`."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SettingsError(file, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(file, "", f"cannot read: {exc}") from None
-    return parse_venue_settings(text, source=file, base_dir=Path(path).resolve().parent)
+    text = read_file(path)
+    return parse_venue_settings(text, source=str(path), base_dir=Path(path).resolve().parent)
 
 
 def parse_venue_settings(text: str, *, source: str, base_dir: Path) -> VenueSettings:
     """Validate venue settings given as TOML text; paths resolve against ``base_dir``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(source, "", f"not valid TOML: {exc}") from None
-    root = Table(source, "", data)
-    for name in data:
-        if name != "venue":
-            raise root.error(name, "unknown section; expected: venue")
+    root = read_toml(text, source, ("venue",))
     t = root.table("venue")
     d = VenueSettings(source=source)
     name = t.string("name", d.name)

@@ -47,6 +47,22 @@ class Recorder:
         return found
 
 
+def make_bar(i: int, symbol: str = "AAA") -> Bar:
+    """The i-th of a series of flat one-minute bars (price 100, ample volume)."""
+    return Bar(
+        id=i,
+        ts_event=(1_700_000_000 + 60 * i) * 10**9,
+        ts_init=0,
+        symbol=symbol,
+        open=100.0,
+        high=101.0,
+        low=99.0,
+        close=100.0,
+        volume=1e6,
+        interval_s=60,
+    )
+
+
 def run_to_end(path: Path, *, timeout_s: float = 60.0) -> tuple[RunSummary, Recorder]:
     """Run the settings at ``path`` until the data ends, stop, return what happened."""
     recorder = Recorder()

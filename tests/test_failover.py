@@ -16,7 +16,6 @@ from runtime.failover import Failover
 from runtime.messages import (
     ActorFailed,
     ActorRestarted,
-    Bar,
     EngineFailedBack,
     EngineFailedOver,
     EngineFault,
@@ -30,7 +29,7 @@ from runtime.messages import (
     TimeInForce,
 )
 from runtime.settings import load_settings
-from support import Recorder
+from support import Recorder, make_bar
 
 # --- the active-engine state (pure) -----------------------------------------------
 
@@ -174,21 +173,6 @@ symbols = ["AAA"]
 """
 
 
-def _bar(i: int) -> Bar:
-    return Bar(
-        id=i,
-        ts_event=(1_700_000_000 + 60 * i) * 10**9,
-        ts_init=0,
-        symbol="AAA",
-        open=100.0,
-        high=101.0,
-        low=99.0,
-        close=100.0,
-        volume=1e6,
-        interval_s=60,
-    )
-
-
 def _accepted_by(recorder: Recorder) -> dict[str, list[str]]:
     accepted: dict[str, list[str]] = {}
     for update in recorder.of(OrderUpdate):
@@ -211,7 +195,7 @@ def test_failover_after_exactly_the_threshold_then_failback_loses_and_duplicates
         def trade(count: int) -> None:
             nonlocal bar
             for _ in range(count):
-                runtime.inject(_bar(bar))
+                runtime.inject(make_bar(bar))
                 bar += 1
                 runtime.settle()
 
@@ -256,12 +240,12 @@ def test_a_pinned_engine_takes_every_order_and_can_be_moved_at_run_time(
     runtime.start()
     try:
         for i in range(3):
-            runtime.inject(_bar(i))
+            runtime.inject(make_bar(i))
             runtime.settle()
         pinned = runtime.execution_status()
         moved = runtime.pin_engine("primary")  # primary fails from its 3rd call on
         for i in range(3, 6):
-            runtime.inject(_bar(i))
+            runtime.inject(make_bar(i))
             runtime.settle()
         with pytest.raises(ValueError, match="unknown engine 'nope'"):
             runtime.pin_engine("nope")
@@ -309,17 +293,17 @@ def test_a_hung_engine_is_replaced_within_the_probe_timeout_plus_one_interval(
     runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
     runtime.start()
     try:
-        runtime.inject(_bar(0))
+        runtime.inject(make_bar(0))
         runtime.settle()
-        runtime.inject(_bar(1))  # its order is the adapter's 2nd call...
+        runtime.inject(make_bar(1))  # its order is the adapter's 2nd call...
         runtime.settle()
-        runtime.inject(_bar(2))  # ...and this one's the 3rd: it hangs
+        runtime.inject(make_bar(2))  # ...and this one's the 3rd: it hangs
         hung_at = time.monotonic()
         (failed,) = recorder.wait_for(ActorFailed)
         detected = time.monotonic() - hung_at
         (restarted,) = recorder.wait_for(ActorRestarted)
         for i in range(3, 5):  # two orders: the fresh adapter's 1st and 2nd calls
-            runtime.inject(_bar(i))
+            runtime.inject(make_bar(i))
             runtime.settle()
     finally:
         summary = runtime.stop()
@@ -346,5 +330,5 @@ def test_market_data_passes_through_the_fault_wrapper_uncounted() -> None:
     adapter = FaultyAdapter(_Counting(), FaultConfig(fail_every=1))
     tick = Tick(id=1, ts_event=0, ts_init=0, symbol="AAA", price=1.0, size=1.0)
     assert tuple(adapter.on_tick(tick)) == ()
-    assert tuple(adapter.on_bar(_bar(0))) == ()
+    assert tuple(adapter.on_bar(make_bar(0))) == ()
     assert adapter.calls == 0, "market data never counts as an order call"

@@ -21,7 +21,6 @@ from runtime.directory import Directory
 from runtime.messages import (
     ActorFailed,
     ActorRestarted,
-    Bar,
     EngineFailedBack,
     EngineFailedOver,
     EngineFault,
@@ -39,7 +38,7 @@ from runtime.names import RISK, SUPERVISOR, ActorKind, strategy_actor
 from runtime.restart import GiveUp, Restart, RestartTracker
 from runtime.scheduler import Scheduler
 from runtime.settings import load_settings
-from support import Recorder
+from support import Recorder, make_bar
 
 # --- restart intensity and backoff (pure, injected clock) -----------------------------
 
@@ -190,21 +189,6 @@ def test_a_closed_address_refuses_and_returns_what_it_held() -> None:
 # --- the runtime --------------------------------------------------------------------
 
 
-def _bar(i: int) -> Bar:
-    return Bar(
-        id=i,
-        ts_event=(1_700_000_000 + 60 * i) * 10**9,
-        ts_init=0,
-        symbol="AAA",
-        open=100.0,
-        high=101.0,
-        low=99.0,
-        close=100.0,
-        volume=1e6,
-        interval_s=60,
-    )
-
-
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 
 STEADY = """
@@ -298,7 +282,7 @@ def test_messages_sent_while_a_strategy_restarts_reach_its_replacement(
     settings = load_settings(write_settings(text))
     runtime = Runtime(settings, listeners=[recorder], source=iter(()))
     runtime.start()
-    bars = [_bar(i) for i in range(10)]
+    bars = [make_bar(i) for i in range(10)]
     try:
         for bar in bars[:3]:
             runtime.inject(bar)
@@ -553,7 +537,7 @@ adapter = "paper"
     runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
     runtime.start()
     try:
-        runtime.inject(_bar(0))
+        runtime.inject(make_bar(0))
         runtime.settle()
         (resting,) = recorder.wait_for(Order)
         runtime.crash("engine.primary")
@@ -584,7 +568,7 @@ def test_orders_held_for_an_actor_still_in_backoff_at_shutdown_are_answered(
         runtime.crash(RISK)
         recorder.wait_for(ActorFailed)
         for i in range(3):  # each bar makes an order, held for risk's replacement
-            runtime.inject(_bar(i))
+            runtime.inject(make_bar(i))
     finally:
         runtime.stop()
     answered = [
