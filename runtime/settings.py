@@ -118,6 +118,8 @@ def read_feed(t: Table, base_dir: Path) -> FeedConfig:
         vt = t.table("venue")
         venue = _endpoint(vt, "market_data")
         vt.done()
+        if source is FeedSource.VENUE and t.data.get("speed", 0) != 0:
+            raise t.error("speed", 'expected 0 with source = "venue": the venue paces its own data')
     symbols = [c.symbol for c in csv]
     repeated = sorted({s for s in symbols if symbols.count(s) > 1})
     if repeated:

@@ -188,6 +188,59 @@ BAD: list[tuple[str, str, str]] = [
         GOOD.replace("bars = 10", 'bars = 10\nstart = "yesterday"'),
         "feed.synthetic.start: expected an ISO date-time",
     ),
+    (
+        "unknown-restart-type",
+        GOOD + '[supervision]\nrestart = "sometimes"\n',
+        "supervision.restart: expected one of permanent, transient, temporary; got 'sometimes'",
+    ),
+    (
+        "backoff-max-below-min",
+        GOOD + "[supervision]\nbackoff_min_s = 2.0\nbackoff_max_s = 1.0\n",
+        "supervision.backoff_max_s: expected a number >= backoff_min_s (2)",
+    ),
+    (
+        "strategy-supervision-unknown-key",
+        GOOD + "[strategies.supervision]\nretries = 3\n",
+        "strategies[0].supervision.retries: unknown key",
+    ),
+    (
+        "force-unknown-engine",
+        GOOD + '[execution]\nforce = "nowhere"\n',
+        "execution.force: expected one of paper; got 'nowhere'",
+    ),
+    (
+        "zero-failover-threshold",
+        GOOD + "[execution]\nfailover_threshold = 0\n",
+        "execution.failover_threshold: expected an integer >= 1, got 0",
+    ),
+    (
+        "venue-engine-without-endpoints",
+        GOOD + '[engines.paper]\nadapter = "venue"\n',
+        "engines.paper.venue.orders: missing; this key is required",
+    ),
+    (
+        "venue-bad-endpoint",
+        GOOD
+        + '[engines.paper]\nadapter = "venue"\n[engines.paper.venue]\n'
+        + 'orders = "localhost:5701"\nmarket_data = "tcp://127.0.0.1:5702"\n',
+        "engines.paper.venue.orders: expected a ZeroMQ endpoint",
+    ),
+    (
+        "venue-table-on-paper-engine",
+        GOOD + '[engines.paper.venue]\norders = "tcp://127.0.0.1:1"\n',
+        'engines.paper.venue: [engines.paper.venue] needs adapter = "venue"',
+    ),
+    (
+        "faults-probability-above-one",
+        GOOD + "[engines.paper.faults]\nfail_probability = 1.5\n",
+        "engines.paper.faults.fail_probability: expected a number <= 1, got 1.5",
+    ),
+    (
+        "venue-feed-paced-twice",
+        GOOD.replace('source = "synthetic"', 'source = "venue"\nspeed = 10.0')
+        + '[feed.venue]\nmarket_data = "tcp://127.0.0.1:5702"\n',
+        'feed.speed: expected 0 with source = "venue"',
+    ),
 ]
 
 
