@@ -174,7 +174,7 @@ class RiskActor(LeanActor):
         elif kind is CancelOrder:
             self.directory.tell(book.routed_to.get(message.client_order_id, book.engine), message)
         elif kind is RouteOrders:
-            return self._route_orders(message)
+            self._route_orders(message)
         elif kind is Halt:
             book.halted = message.reason
         elif kind is GetSnapshot:
@@ -213,9 +213,9 @@ class RiskActor(LeanActor):
         counts[1] += 1
         self._send_update(intent, OrderStatus.REJECTED, *breach)
 
-    def _route_orders(self, route: RouteOrders) -> tuple[str, ...]:
+    def _route_orders(self, route: RouteOrders) -> None:
         book = self.book
-        previous, book.engine = book.engine, route.engine
+        book.engine = route.engine
         if route.unknown_at:
             for client_order_id, engine in book.routed_to.items():
                 if (
@@ -230,7 +230,6 @@ class RiskActor(LeanActor):
                         RejectReason.ENGINE_ERROR,
                         f"{engine} cannot tell whether this order is still working",
                     )
-        return tuple(c for c, e in book.routed_to.items() if e == previous)
 
     def _send_update(
         self, order: OrderIntent | Order, status: OrderStatus, reason: RejectReason, text: str

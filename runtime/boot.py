@@ -78,6 +78,10 @@ from runtime.venue_feed import venue_market_data
 __all__ = ["Runtime"]
 
 
+_ADAPTER_CLASSES: dict[str, type[BrokerAdapter]] = {"paper": PaperAdapter, "venue": VenueAdapter}
+"""Adapter class of each ``[engines.NAME] adapter`` kind."""
+
+
 def make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
     """A fresh adapter for ``[engines.NAME]``, wrapped in fault injection if configured."""
     adapter: BrokerAdapter
@@ -174,7 +178,7 @@ class Runtime:
                     ),
                 )
             )
-            if engine.adapter == "paper":  # matches locally: needs the market data
+            if _ADAPTER_CLASSES[engine.adapter].wants_market_data:
                 subscriptions.append(Subscribe(name, ("*",), 0))
         overrides = {c.id: c.risk for c in s.strategies if c.risk is not None}
         specs.append(

@@ -103,10 +103,6 @@ class Address:
         with self._lock:
             self._ref = None
 
-    def held(self) -> int:
-        """How many messages are held now."""
-        return len(self._held)
-
     def held_messages(self) -> list[Any]:
         """A copy of the messages held now, oldest first."""
         with self._lock:

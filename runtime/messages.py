@@ -377,10 +377,11 @@ def unfilled_update(
     message: str,
     *,
     engine: str = "",
+    ts: int | None = None,
 ) -> OrderUpdate:
     """An update of ``order`` before anything of it filled (REJECTED, UNKNOWN...),
-    stamped now; ``engine`` empty when the runtime itself reports it."""
-    now = time.time_ns()
+    stamped ``ts`` (default: now); ``engine`` empty when the runtime itself reports it."""
+    now = time.time_ns() if ts is None else ts
     return OrderUpdate(
         id=next_id(),
         ts_event=now,
@@ -817,11 +818,10 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class RouteOrders:
-    """Asked of risk on failover/failback: send new orders to ``engine``.
+    """Told to risk on failover/failback: send new orders to ``engine``.
 
     With ``unknown_at`` set, the orders open at that engine (which did not
-    answer) are reported UNKNOWN to their strategies. Answered with the client
-    order ids open at the previous engine.
+    answer) are reported UNKNOWN to their strategies.
     """
 
     engine: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from runtime.messages import Bar, EngineFault, Fill, Order, OrderUpdate, RejectReason, Tick, next_id
 
@@ -23,6 +24,11 @@ AdapterEvent = OrderUpdate | Fill | EngineFault
 
 class BrokerAdapter(abc.ABC):
     """Base class of broker adapters (paper, simulated venue, real brokers)."""
+
+    wants_market_data: ClassVar[bool] = False
+    """True when the runtime must route market data to adapters of this class
+    (they match locally). A class attribute: the runtime wires subscriptions
+    before any adapter exists."""
 
     def __init__(self, *, engine: str) -> None:
         self.engine = engine
@@ -57,10 +63,6 @@ class BrokerAdapter(abc.ABC):
     def on_tick(self, tick: Tick) -> Sequence[AdapterEvent]:
         """Market data, for adapters that match locally (paper); default: nothing."""
         return ()
-
-    def wants_market_data(self) -> bool:
-        """True when the runtime must route market data to this adapter."""
-        return False
 
     def reconcile(self) -> Sequence[AdapterEvent]:
         """Bring the working orders up to date with the broker (on an engine switch).

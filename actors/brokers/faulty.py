@@ -94,9 +94,6 @@ class FaultyAdapter(BrokerAdapter):
     def on_tick(self, tick: Tick) -> Sequence[AdapterEvent]:
         return self.inner.on_tick(tick)
 
-    def wants_market_data(self) -> bool:
-        return self.inner.wants_market_data()
-
     def reconcile(self) -> Sequence[AdapterEvent]:
         return self.inner.reconcile()
 

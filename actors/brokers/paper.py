@@ -20,6 +20,8 @@ __all__ = ["PaperAdapter"]
 class PaperAdapter(BrokerAdapter):
     """Simulated execution inside the runtime process."""
 
+    wants_market_data = True
+
     def __init__(self, *, engine: str, config: PaperConfig, clock: Callable[[], int]) -> None:
         super().__init__(engine=engine)
         self._matcher = MatchingEngine(config, engine=engine, clock=clock)
@@ -43,6 +45,3 @@ class PaperAdapter(BrokerAdapter):
 
     def on_tick(self, tick: Tick) -> Sequence[AdapterEvent]:
         return self._matcher.on_tick(tick)
-
-    def wants_market_data(self) -> bool:
-        return True

@@ -57,6 +57,7 @@ from runtime.messages import (
     OrderUpdate,
     RejectReason,
     next_id,
+    unfilled_update,
 )
 from runtime.venue_protocol import (
     PROTOCOL_VERSION,
@@ -366,13 +367,13 @@ class VenueAdapter(BrokerAdapter):
             self._outbox.remove(p)
             if type(p.request) is Submit:
                 self._apply(
-                    _update_of(
+                    unfilled_update(
                         p.request.order,
                         OrderStatus.REJECTED,
-                        self.engine,
-                        self._clock(),
-                        reason=RejectReason.ENGINE_ERROR,
-                        message=f"not connected to the venue within {timeout:g}s; not sent",
+                        RejectReason.ENGINE_ERROR,
+                        f"not connected to the venue within {timeout:g}s; not sent",
+                        engine=self.engine,
+                        ts=self._clock(),
                     )
                 )
         kinds = ", ".join(p.request.KIND for p in lost + unsent)
@@ -387,7 +388,9 @@ class VenueAdapter(BrokerAdapter):
         message = f"{why}; the order may or may not have reached it"
         if type(request) is Submit:
             unknown = OrderStatus.UNKNOWN
-            self._apply(_update_of(request.order, unknown, self.engine, now, message=message))
+            self._apply(
+                unfilled_update(request.order, unknown, None, message, engine=self.engine, ts=now)
+            )
         elif type(request) is Cancel:
             with self._lock:
                 last = self._working.get(request.client_order_id)
@@ -479,13 +482,13 @@ class VenueAdapter(BrokerAdapter):
                 if error.code is ErrorCode.BAD_ORDER
                 else RejectReason.ENGINE_ERROR
             )
-            update = _update_of(
+            update = unfilled_update(
                 pending.request.order,
                 OrderStatus.REJECTED,
-                self.engine,
-                self._clock(),
-                reason=reason,
-                message=f"venue refused it: {error.code}: {error.message}",
+                reason,
+                f"venue refused it: {error.code}: {error.message}",
+                engine=self.engine,
+                ts=self._clock(),
             )
             self._apply(update)
 
@@ -551,34 +554,6 @@ class VenueAdapter(BrokerAdapter):
                 logger.error("venue adapter {}: {} dropped (too many held)", self.engine, event)
                 return
             self._held.append(event)
-
-
-def _update_of(
-    order: Order,
-    status: OrderStatus,
-    engine: str,
-    now: int,
-    *,
-    reason: RejectReason | None = None,
-    message: str = "",
-) -> OrderUpdate:
-    """An update of ``order`` with nothing filled."""
-    return OrderUpdate(
-        id=next_id(),
-        ts_event=now,
-        ts_init=now,
-        client_order_id=order.client_order_id,
-        strategy_id=order.strategy_id,
-        symbol=order.symbol,
-        side=order.side,
-        status=status,
-        quantity=order.quantity,
-        filled_quantity=0.0,
-        avg_fill_price=None,
-        reason=reason,
-        message=message,
-        engine=engine,
-    )
 
 
 def _drain_pipe(fd: int) -> None:
