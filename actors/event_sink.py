@@ -30,14 +30,19 @@ from runtime.messages import (
     Fill,
     Flush,
     GetSnapshot,
+    LossLimitBreached,
     Message,
     Order,
+    OrderAnomaly,
     OrderStatus,
     OrderUpdate,
     RuntimeStateChanged,
+    StrategyPaused,
     StrategyQuarantined,
+    StrategyResumed,
     StrategyStarted,
     StrategyStopped,
+    TradeClosed,
     TradingHalted,
 )
 from runtime.names import ActorKind
@@ -70,10 +75,16 @@ def event_level(event: Message) -> str:
         if event.status is OrderStatus.REJECTED or event.status is OrderStatus.UNKNOWN:
             return "WARNING"
         return "DEBUG" if event.status in _QUIET else "INFO"
-    if isinstance(event, ActorFailed | StrategyQuarantined | EngineFailedOver | TradingHalted):
+    if isinstance(event, LossLimitBreached):
+        return "CRITICAL"
+    if isinstance(
+        event, ActorFailed | StrategyQuarantined | EngineFailedOver | TradingHalted | OrderAnomaly
+    ):
         return "ERROR"
-    if isinstance(event, ActorRestarted | EngineFault | EngineFailedBack):
+    if isinstance(event, ActorRestarted | EngineFault | EngineFailedBack | StrategyPaused):
         return "WARNING"
+    if isinstance(event, TradeClosed | StrategyResumed):
+        return "INFO"
     if isinstance(event, Order | Fill | StrategyStarted | StrategyStopped):
         return "INFO"
     if isinstance(event, RuntimeStateChanged | FeedFinished):
@@ -127,6 +138,26 @@ def describe(event: Message) -> str:
         return f"engine FAILBACK {event.previous} -> {event.engine}"
     if isinstance(event, TradingHalted):
         return f"TRADING HALTED: {event.reason}"
+    if isinstance(event, OrderAnomaly):
+        return (
+            f"order {event.client_order_id} ({event.status or 'unknown'}) refused "
+            f"{event.event} from {event.engine or 'the runtime'}: {event.detail}"
+        )
+    if isinstance(event, TradeClosed):
+        return (
+            f"TRADE {event.strategy_id} {event.side} {event.quantity:g} {event.symbol} "
+            f"closed, P&L {event.pnl:,.2f} (fees {event.fees:,.2f})"
+        )
+    if isinstance(event, LossLimitBreached):
+        who = f"strategy {event.strategy_id}" if event.strategy_id else "account"
+        return (
+            f"DAILY LOSS LIMIT: {who} P&L {event.pnl:,.2f} on {event.day} "
+            f"reached -{event.limit:,.2f}"
+        )
+    if isinstance(event, StrategyPaused):
+        return f"strategy {event.strategy_id} PAUSED: {event.reason}"
+    if isinstance(event, StrategyResumed):
+        return f"strategy {event.strategy_id} resumed: {event.reason}"
     if isinstance(event, ActorStarted | ActorStopped):
         verb = "started" if isinstance(event, ActorStarted) else "stopped"
         return f"actor {event.name} ({event.kind}) {verb}"
@@ -160,7 +191,7 @@ class EventSink(LeanActor):
         super().__init__(name=name, directory=directory)
         self._min_level = logger.level(log_level).no
         self._level_no = {
-            lvl: logger.level(lvl).no for lvl in ("DEBUG", "INFO", "WARNING", "ERROR")
+            lvl: logger.level(lvl).no for lvl in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
         }
         self._listeners = tuple(listeners)
         self._counts: Counter[str] = Counter()

@@ -18,8 +18,9 @@ Replay modes (``[feed]``):
 - ``speed > 0``: market time runs ``speed`` times wall time; the feed waits
   between events in slices of at most 50 ms so its mailbox keeps moving.
 - ``lockstep = true``: one event at a time, and the next one only after the
-  engines matched this one, every strategy handled it and every order it
-  caused reached the engine (through risk). Results are deterministic, as in
+  engines matched this one (and the order manager passed on what they
+  reported), every strategy handled it and every order it caused reached
+  the engine (through risk and the order manager). Results are deterministic, as in
   a backtest, whatever the thread scheduling.
 
 The feed works by sending itself a ``_Pump`` message per slice of work, so
@@ -103,6 +104,7 @@ class FeedActor(LeanActor):
         config: FeedConfig,
         subscriptions: Sequence[Subscribe] = (),
         flush_chain: Sequence[str] = (),
+        relay: Sequence[str] = (),
         on_finished: Callable[[], None] | None = None,
         sync_timeout_s: float = 30.0,
         carry: FeedCarry | None = None,
@@ -112,6 +114,7 @@ class FeedActor(LeanActor):
         self._config = config
         self._subs: dict[str, dict[str, int]] = {}
         self._flush_chain = tuple(flush_chain)
+        self._relay = tuple(relay)
         self._on_finished = on_finished
         self._sync_timeout_s = sync_timeout_s
         self._pump_token = _Pump()
@@ -249,6 +252,13 @@ class FeedActor(LeanActor):
         for ref in engines:
             self._tell(ref, event)
         self._wait_all([self._ask(ref, Flush(), deadline) for ref in engines], deadline)
+        # What the engines reported on this event (fills at its open) passes the
+        # order manager on its way to the strategies: it is in their mailboxes
+        # before the event itself.
+        for name in self._relay:
+            target = self.directory.get(name)
+            if target is not None:
+                self._wait_all([self._ask(target, Flush(), deadline)], deadline)
         for ref in strategies:
             if self.revoked:
                 return

@@ -1,60 +1,74 @@
 """The risk actor: every order intent passes here before it reaches an engine.
 
-Checks, with the global limits of ``[risk]``; a strategy with its own
-``[strategies.risk]`` table gets the merged limits built by the settings
-loader (each limit it sets replaces the global one):
+The rules are :mod:`runtime.risk_rules` (pure; their reference is
+``docs/risk.md``), judged with each strategy's effective limits: its
+``[strategies.risk]`` table merged over ``[risk]`` by the settings loader.
+An accepted intent becomes an ``Order`` for the order manager, which routes
+it; a refused one becomes a REJECTED ``OrderUpdate`` with a reason code and
+a readable message, which the order manager records and passes to the
+strategy (``on_order``) and the event sink. Cancels are never judged: they
+go on to the order manager in order behind the strategy's intents.
+Modifications are judged as the order they would make.
 
-- ``max_order_quantity``: quantity of one order;
-- ``max_order_notional``: quantity x price, where price is the limit price,
-  else the stop price, else the intent's ``market_price`` (the last price the
-  strategy's host saw; an order with no price to judge is refused with
-  ``NO_MARKET_PRICE``).
+What risk knows, it learns from the order manager (fills, ends of orders,
+applied modifications) and the portfolio (closed round trips, loss-limit
+breaches); bars never wake it (every intent carries the price it needs).
 
-Risk is not sent market data: every intent carries the price it needs, so
-bars never wake this actor (one thread wake less per bar on the hot path).
+Trading state: the runtime tells risk its state (``SetTradingState``:
+RUNNING, PAUSED, REDUCING, HALTED), versioned so that a state told before
+risk's own kill switch fired is ignored. Per strategy, an operator's
+``PauseStrategy`` or ``max_consecutive_losses`` losing round trips in a row
+pause it until ``ResumeStrategy``.
 
-A refused intent becomes an ``OrderUpdate`` with status REJECTED and a reason
-code, sent to the owning strategy and to the event sink. An accepted one is
-forwarded to the active engine as an ``Order``.
+The kill switch: a ``LossLimitBreached`` from the portfolio halts trading at
+once (the next intent is refused) and asks the runtime to enter HALTED,
+which cancels every working order at the engines. After ``Halt`` (a core
+actor failed past its intensity) every new order is refused too.
 
-Routing: risk is the single entry of orders into execution, so it keeps the
-table of open orders and the engine each was sent to (engines tell it their
-terminal updates). A cancel goes to the engine that holds the order. The
-supervisor's ``RouteOrders`` switches the engine new orders go to (failover
-and failback) and, when an engine cannot tell what is working there, has the
-orders open at it reported UNKNOWN. After ``Halt`` every new order is
-refused with ``HALTED``. All of this survives a restart of the risk actor
-(``handover``).
+Everything survives a restart of the risk actor (``handover``).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from loguru import logger
 
 from runtime.actor import LeanActor
 from runtime.config import RiskConfig
 from runtime.directory import Directory
 from runtime.messages import (
     CancelOrder,
+    Fill,
     Flush,
     GetSnapshot,
     Halt,
+    LossLimitBreached,
+    ModifyOrder,
+    ModifyRefused,
     Order,
     OrderIntent,
     OrderStatus,
     OrderUpdate,
+    PauseStrategy,
     RejectReason,
-    RouteOrders,
+    ResumeStrategy,
+    RuntimeState,
+    SetTradingState,
+    StrategyPaused,
+    StrategyResumed,
+    TradeClosed,
     next_id,
     unfilled_update,
 )
-from runtime.names import EVENTS, ActorKind, strategy_actor
+from runtime.names import EVENTS, ORDERS, ActorKind, strategy_actor
+from runtime.risk_rules import RiskLedger, check_intent, check_modify
 
-__all__ = ["RiskActor", "RiskBook", "RiskStats", "check_intent", "order_from_intent"]
+__all__ = ["RiskActor", "RiskBook", "RiskStats", "order_from_intent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,61 +76,36 @@ class RiskStats:
     """Counters of the risk actor, as answered to ``GetSnapshot``."""
 
     accepted: int
-    """Intents forwarded to an engine."""
+    """Intents forwarded to the order manager."""
     rejected: int
     """Intents refused."""
-    engine: str
-    """Directory name of the engine orders are routed to."""
     by_strategy: tuple[tuple[str, int, int], ...]
     """(strategy id, intents received, intents refused), sorted by id."""
-    open_orders: tuple[tuple[str, str], ...] = ()
-    """(client order id, engine) of every order sent and not finished, sorted."""
+    state: RuntimeState = RuntimeState.RUNNING
+    """The trading state risk enforces."""
     halted: str = ""
     """Why trading is halted; empty while orders are accepted."""
+    paused: tuple[tuple[str, str], ...] = ()
+    """(strategy id, why) of every paused strategy, sorted."""
 
 
 @dataclass(slots=True)
 class RiskBook:
     """The risk actor's state, handed from a failed risk actor to its replacement."""
 
-    engine: str
-    """Directory name of the engine new orders go to."""
+    ledger: RiskLedger = field(default_factory=RiskLedger)
+    """Per strategy: positions, open orders, marks, rate bucket, streak, pause."""
     accepted: int = 0
     rejected: int = 0
     intents: dict[str, list[int]] = field(default_factory=dict)
     """Per strategy: [received, refused]."""
-    open_orders: dict[str, Order] = field(default_factory=dict)
-    """Orders sent and not finished, by client order id."""
-    routed_to: dict[str, str] = field(default_factory=dict)
-    """Engine directory name of each open order."""
-    unknown: set[str] = field(default_factory=set)
-    """Open orders already reported UNKNOWN (reported once)."""
+    state: RuntimeState = RuntimeState.RUNNING
+    state_version: int = 0
+    state_reason: str = ""
     halted: str = ""
-
-
-def check_intent(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason, str] | None:
-    """The first rule ``intent`` breaks, as (reason, message); None when it passes."""
-    if limits.max_order_quantity and intent.quantity > limits.max_order_quantity:
-        return (
-            RejectReason.MAX_ORDER_QUANTITY,
-            f"quantity {intent.quantity:g} exceeds max_order_quantity "
-            f"{limits.max_order_quantity:g}",
-        )
-    if limits.max_order_notional:
-        price = intent.limit_price or intent.stop_price or intent.market_price
-        if price is None:
-            return (
-                RejectReason.NO_MARKET_PRICE,
-                f"no price for {intent.symbol} yet to check max_order_notional",
-            )
-        notional = intent.quantity * price
-        if notional > limits.max_order_notional:
-            return (
-                RejectReason.MAX_ORDER_NOTIONAL,
-                f"notional {notional:,.2f} exceeds max_order_notional "
-                f"{limits.max_order_notional:,.2f}",
-            )
-    return None
+    """Why trading is halted (core failure or kill switch); empty otherwise."""
+    modifies: dict[str, ModifyOrder] = field(default_factory=dict)
+    """Accepted modifications not yet answered by the engine, by client order id."""
 
 
 def order_from_intent(intent: OrderIntent) -> Order:
@@ -139,7 +128,7 @@ def order_from_intent(intent: OrderIntent) -> Order:
 
 
 class RiskActor(LeanActor):
-    """Pre-trade risk checks between the strategies and the engines."""
+    """Pre-trade risk checks between the strategies and the order manager."""
 
     kind = ActorKind.RISK
 
@@ -150,90 +139,183 @@ class RiskActor(LeanActor):
         directory: Directory,
         limits: RiskConfig,
         overrides: Mapping[str, RiskConfig],
-        engine: str,
+        on_halt: Callable[[str], int] | None = None,
         carry: RiskBook | None = None,
     ) -> None:
+        """``on_halt(reason)`` is called (in this thread) when the kill switch fires;
+        it moves the runtime to HALTED and returns the state machine's version."""
         super().__init__(name=name, directory=directory)
         self._limits = limits
         self._overrides = dict(overrides)
-        self.book = carry if carry is not None else RiskBook(engine=engine)
+        self._on_halt = on_halt
+        self.book = carry if carry is not None else RiskBook()
 
     def handover(self, stuck: bool) -> RiskBook:
         return copy.deepcopy(self.book) if stuck else self.book
+
+    def limits_of(self, strategy_id: str) -> RiskConfig:
+        """The effective limits of one strategy."""
+        return self._overrides.get(strategy_id, self._limits)
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
         book = self.book
         if kind is OrderIntent:
             self._on_intent(message)
+        elif kind is Fill:
+            book.ledger.on_fill(message)
         elif kind is OrderUpdate:
-            if message.status.is_terminal:
-                book.open_orders.pop(message.client_order_id, None)
-                book.routed_to.pop(message.client_order_id, None)
-                book.unknown.discard(message.client_order_id)
+            self._on_update(message)
         elif kind is CancelOrder:
-            self.directory.tell(book.routed_to.get(message.client_order_id, book.engine), message)
-        elif kind is RouteOrders:
-            self._route_orders(message)
+            self.directory.tell(ORDERS, message)
+        elif kind is ModifyOrder:
+            self._on_modify(message)
+        elif kind is TradeClosed:
+            self._on_trade_closed(message)
+        elif kind is LossLimitBreached:
+            self._kill_switch(message)
+        elif kind is SetTradingState:
+            if message.version >= book.state_version:
+                book.state, book.state_version = message.state, message.version
+                book.state_reason = message.reason
+                if message.state is not RuntimeState.HALTED:
+                    book.halted = ""
         elif kind is Halt:
             book.halted = message.reason
+            book.state, book.state_reason = RuntimeState.HALTED, message.reason
+        elif kind is PauseStrategy:
+            self._pause(message.strategy_id, RejectReason.PAUSED, message.reason)
+        elif kind is ResumeStrategy:
+            self._resume(message.strategy_id, message.reason)
         elif kind is GetSnapshot:
-            return RiskStats(
-                accepted=book.accepted,
-                rejected=book.rejected,
-                engine=book.engine,
-                by_strategy=tuple(sorted((s, n, r) for s, (n, r) in book.intents.items())),
-                open_orders=tuple(sorted(book.routed_to.items())),
-                halted=book.halted,
-            )
+            return self.stats()
         elif kind is not Flush:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
+
+    def stats(self) -> RiskStats:
+        """Counters, state and paused strategies."""
+        book = self.book
+        return RiskStats(
+            accepted=book.accepted,
+            rejected=book.rejected,
+            by_strategy=tuple(sorted((s, n, r) for s, (n, r) in book.intents.items())),
+            state=book.state,
+            halted=book.halted,
+            paused=tuple(
+                sorted(
+                    (sid, pause[1])
+                    for sid in book.ledger.strategies()
+                    if (pause := book.ledger.exposure(sid).paused) is not None
+                )
+            ),
+        )
+
+    # --- orders --------------------------------------------------------------
 
     def _on_intent(self, intent: OrderIntent) -> None:
         book = self.book
         counts = book.intents.setdefault(intent.strategy_id, [0, 0])
         counts[0] += 1
-        breach: tuple[RejectReason, str] | None
-        if book.halted:
-            breach = (RejectReason.HALTED, f"trading halted: {book.halted}")
-        else:
-            breach = check_intent(intent, self._overrides.get(intent.strategy_id, self._limits))
+        exposure = book.ledger.exposure(intent.strategy_id)
+        breach = check_intent(
+            intent,
+            self.limits_of(intent.strategy_id),
+            exposure,
+            mode=book.state,
+            mode_reason=book.halted or book.state_reason,
+            now=time.monotonic(),
+        )
         if breach is None:
             order = order_from_intent(intent)
-            book.open_orders[order.client_order_id] = order
-            book.routed_to[order.client_order_id] = book.engine
-            if self.directory.tell(book.engine, order):
+            if self.directory.tell(ORDERS, order):
+                exposure.order_sent(intent)
                 book.accepted += 1
                 return
-            del book.open_orders[order.client_order_id]
-            del book.routed_to[order.client_order_id]
-            breach = (RejectReason.NO_ENGINE, f"engine {book.engine!r} is not running")
+            breach = (RejectReason.HALTED, "the order manager is not running")
         book.rejected += 1
         counts[1] += 1
-        self._send_update(intent, OrderStatus.REJECTED, *breach)
+        update = unfilled_update(intent, OrderStatus.REJECTED, *breach)
+        if not self.directory.tell(ORDERS, update):
+            self.directory.tell(strategy_actor(intent.strategy_id), update)
+            self.directory.tell(EVENTS, update)
 
-    def _route_orders(self, route: RouteOrders) -> None:
+    def _on_update(self, update: OrderUpdate) -> None:
         book = self.book
-        book.engine = route.engine
-        if route.unknown_at:
-            for client_order_id, engine in book.routed_to.items():
-                if (
-                    engine == route.unknown_at
-                    and client_order_id not in route.keep
-                    and client_order_id not in book.unknown
-                ):
-                    book.unknown.add(client_order_id)
-                    self._send_update(
-                        book.open_orders[client_order_id],
-                        OrderStatus.UNKNOWN,
-                        RejectReason.ENGINE_ERROR,
-                        f"{engine} cannot tell whether this order is still working",
-                    )
+        exposure = book.ledger.exposure(update.strategy_id)
+        modify = book.modifies.pop(update.client_order_id, None)
+        if update.status.is_terminal:
+            exposure.on_update(update)
+        elif modify is not None:
+            if update.reason is RejectReason.MODIFY_REFUSED:
+                exposure.modify_refused(update.client_order_id)
+            else:
+                exposure.on_modified(
+                    update.client_order_id, update.quantity, modify.limit_price, modify.stop_price
+                )
 
-    def _send_update(
-        self, order: OrderIntent | Order, status: OrderStatus, reason: RejectReason, text: str
-    ) -> None:
-        update = unfilled_update(order, status, reason, text)
-        self.directory.tell(strategy_actor(order.strategy_id), update)
-        self.directory.tell(EVENTS, update)
+    def _on_modify(self, modify: ModifyOrder) -> None:
+        book = self.book
+        breach = check_modify(
+            modify,
+            self.limits_of(modify.strategy_id),
+            book.ledger.exposure(modify.strategy_id),
+            mode=book.state,
+            mode_reason=book.halted or book.state_reason,
+            now=time.monotonic(),
+        )
+        if breach is None:
+            book.ledger.exposure(modify.strategy_id).modify_sent(modify)
+            book.modifies[modify.client_order_id] = modify
+            self.directory.tell(ORDERS, modify)
+        else:
+            self.directory.tell(ORDERS, ModifyRefused(modify, *breach))
+
+    # --- state ---------------------------------------------------------------
+
+    def _kill_switch(self, breach: LossLimitBreached) -> None:
+        book = self.book
+        who = f"strategy {breach.strategy_id}" if breach.strategy_id else "the account"
+        reason = (
+            f"kill switch: daily P&L of {who} {breach.pnl:,.2f} on {breach.day}"
+            f" reached the loss limit -{breach.limit:,.2f}"
+        )
+        if book.halted:
+            return  # already halted; the portfolio published the breach itself
+        logger.critical("{}: {}", self.name, reason)
+        book.halted = reason
+        book.state, book.state_reason = RuntimeState.HALTED, reason
+        if self._on_halt is not None:
+            version = self._on_halt(reason)
+            book.state_version = max(book.state_version, version)
+
+    def _on_trade_closed(self, trade: TradeClosed) -> None:
+        limits = self.limits_of(trade.strategy_id)
+        exposure = self.book.ledger.exposure(trade.strategy_id)
+        if exposure.trade_closed(trade.pnl, limits.max_consecutive_losses):
+            text = exposure.pause_losing_streak(limits.max_consecutive_losses)
+            self._announce_pause(trade.strategy_id, text)
+
+    def _pause(self, strategy_id: str, reason: RejectReason, text: str) -> None:
+        self.book.ledger.exposure(strategy_id).pause(text, code=reason)
+        self._announce_pause(strategy_id, text)
+
+    def _announce_pause(self, strategy_id: str, text: str) -> None:
+        now = time.time_ns()
+        logger.warning("{}: strategy {} paused: {}", self.name, strategy_id, text)
+        self.directory.tell(
+            EVENTS,
+            StrategyPaused(
+                id=next_id(), ts_event=now, ts_init=now, strategy_id=strategy_id, reason=text
+            ),
+        )
+
+    def _resume(self, strategy_id: str, text: str) -> None:
+        self.book.ledger.exposure(strategy_id).resume()
+        now = time.time_ns()
+        self.directory.tell(
+            EVENTS,
+            StrategyResumed(
+                id=next_id(), ts_event=now, ts_init=now, strategy_id=strategy_id, reason=text
+            ),
+        )

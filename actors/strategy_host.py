@@ -33,6 +33,7 @@ from runtime.messages import (
     Fill,
     Flush,
     GetSnapshot,
+    ModifyOrder,
     OrderIntent,
     OrderStatus,
     OrderType,
@@ -85,6 +86,8 @@ class StrategyBook:
     """Signed quantity per symbol, from the strategy's fills."""
     open_orders: dict[str, OrderStatus] = field(default_factory=dict)
     """Working orders by client order id, with their last status."""
+    order_symbol: dict[str, str] = field(default_factory=dict)
+    """Symbol of each working order."""
     last_price: dict[str, float] = field(default_factory=dict)
     """Last price seen per symbol."""
     market_time: int = 0
@@ -125,6 +128,16 @@ class _Context:
 
     def cancel(self, client_order_id: str) -> None:
         self._host.send_cancel(client_order_id)
+
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+    ) -> None:
+        self._host.send_modify(client_order_id, quantity, limit_price, stop_price)
 
     def position(self, symbol: str) -> float:
         return self._host.book.positions.get(symbol, 0.0)
@@ -232,8 +245,13 @@ class StrategyHost(LeanActor):
 
     def _on_update(self, update: OrderUpdate) -> None:
         open_orders = self.book.open_orders
-        if update.status.is_terminal:
+        if update.reason is RejectReason.DUPLICATE_ORDER:
+            # A second submission under an id in use was refused: the order that
+            # owns the id is untouched.
+            self.book.rejected += 1
+        elif update.status.is_terminal:
             open_orders.pop(update.client_order_id, None)
+            self.book.order_symbol.pop(update.client_order_id, None)
             if update.status is OrderStatus.REJECTED:
                 self.book.rejected += 1
         elif update.client_order_id in open_orders:
@@ -270,6 +288,7 @@ class StrategyHost(LeanActor):
         book = self.book
         client_order_id = self._order_ids.next()
         book.open_orders[client_order_id] = OrderStatus.RECEIVED
+        book.order_symbol[client_order_id] = symbol
         book.orders += 1
         intent = OrderIntent(
             id=next_id(),
@@ -298,6 +317,33 @@ class StrategyHost(LeanActor):
             self.actor_ref.tell(update)
             self.directory.tell(EVENTS, update)
         return client_order_id
+
+    def send_modify(
+        self,
+        client_order_id: str,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+    ) -> None:
+        """Tell risk to change one of this strategy's working orders."""
+        if self.revoked:
+            raise OrderError(f"{self.name} was replaced: the modify was not sent")
+        symbol = self.book.order_symbol.get(client_order_id)
+        now = time.time_ns()
+        self.directory.tell(
+            RISK,
+            ModifyOrder(
+                id=next_id(),
+                ts_event=self.book.market_time,
+                ts_init=now,
+                client_order_id=client_order_id,
+                strategy_id=self.config.id,
+                quantity=quantity,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                market_price=None if symbol is None else self.book.last_price.get(symbol),
+            ),
+        )
 
     def send_cancel(self, client_order_id: str) -> None:
         """Tell risk to cancel one of this strategy's orders."""

@@ -37,8 +37,8 @@ What a failure leads to (``[supervision]``, per child overrides):
 4. Giving up depends on the kind: a strategy is **quarantined** (stopped,
    its working orders cancelled or kept per ``open_orders``, messages for it
    dropped, ``StrategyQuarantined``; no other strategy is touched); an engine
-   is marked down and, if active, **failed over**; a core actor (feed, risk,
-   portfolio, event sink) **halts trading**: risk refuses new orders, every
+   is marked down and, if active, **failed over**; a core actor (feed, risk, order
+   manager, portfolio, event sink) **halts trading**: risk refuses new orders, every
    engine cancels its working orders, ``TradingHalted``, and ``on_escalate``
    tells the runtime.
 
@@ -51,10 +51,11 @@ failure but keeps running.
 
 Engines: every engine failure (crash, stuck, unhealthy probe, ``EngineFault``
 from its adapter) goes to :class:`~runtime.failover.Failover`. At
-``failover_threshold`` failures of the active engine, risk is told to route
-new orders to the next engine; the old engine is asked to reconcile its
-working orders, and if it does not answer in ``health_timeout_s`` (or
-answers that it cannot reach its broker) risk reports those orders UNKNOWN.
+``failover_threshold`` failures of the active engine, the order manager is
+told to route new orders to the next engine; the old engine is asked to
+reconcile its working orders, and if it does not answer in
+``health_timeout_s`` (or answers that it cannot reach its broker) the order
+manager reports those orders UNKNOWN.
 ``failback_after_s`` later the primary is probed and restored once healthy.
 ``force`` pins an engine.
 
@@ -111,7 +112,7 @@ from runtime.messages import (
     next_id,
     unfilled_update,
 )
-from runtime.names import EVENTS, RISK, ActorKind, engine_actor, strategy_actor
+from runtime.names import EVENTS, ORDERS, RISK, ActorKind, engine_actor, strategy_actor
 from runtime.restart import Restart, RestartTracker
 from runtime.scheduler import Scheduler
 
@@ -685,9 +686,10 @@ class Supervisor(LeanActor):
                     client_order_id=client_order_id,
                     strategy_id=strategy_id,
                 )
-                if not self.directory.tell(RISK, cancel):
-                    # Risk is gone (trading halted): every engine gets the cancel,
-                    # the one holding the order acts on it.
+                # Through risk, behind any intent of the strategy still on its way;
+                # then the order manager; if both are gone (trading halted), every
+                # engine gets the cancel and the one holding the order acts on it.
+                if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
                     for engine in self._engine_children():
                         if engine.address is not None:
                             engine.address.tell(cancel)
@@ -711,13 +713,17 @@ class Supervisor(LeanActor):
         child.pending = []
 
     def _bounce(self, held: list[Any], reason: RejectReason, text: str) -> None:
-        """Answer the orders an actor given up on was holding: none is dropped silently."""
+        """Answer the orders an actor given up on was holding: none is dropped silently.
+
+        The answer goes through the order manager (the owner of order state);
+        if that is what was given up on, straight to the strategy and the stream.
+        """
         for message in held:
             if type(message) is OrderIntent or type(message) is Order:
                 update = unfilled_update(message, OrderStatus.REJECTED, reason, text)
-                self.directory.tell(strategy_actor(message.strategy_id), update)
-                self.directory.tell(RISK, update)
-                self._publish(update)
+                if not self.directory.tell(ORDERS, update):
+                    self.directory.tell(strategy_actor(message.strategy_id), update)
+                    self._publish(update)
 
     def _halt(self, actor: str, reason: str) -> None:
         if self._halted:
@@ -796,7 +802,7 @@ class Supervisor(LeanActor):
         assert failover is not None
         now = time.monotonic()
         previous = failover.switch(engine, now=now, wall_ns=_now_ns())
-        self.directory.tell(RISK, RouteOrders(engine_actor(engine)))
+        self.directory.tell(ORDERS, RouteOrders(engine_actor(engine)))
         # Reconcile what is working at the previous engine, where it answers.
         old = self.directory.get(engine_actor(previous))
         future = old.ask_later(Reconcile()) if old is not None else None
@@ -852,14 +858,14 @@ class Supervisor(LeanActor):
         self._mark_unknown(engine_actor(due.engine), child)
 
     def _mark_unknown(self, engine_name: str, child: _Child) -> None:
-        """Tell risk that what is working at ``engine_name`` is unknown now, except
+        """Tell the order manager that what is working at ``engine_name`` is unknown now, except
         the orders it has not received yet (held or taken for its replacement)."""
         if self._failover is None:
             return
         waiting = [*child.pending, *(child.address.held_messages() if child.address else [])]
         keep = tuple(m.client_order_id for m in waiting if type(m) is Order)
         self.directory.tell(
-            RISK,
+            ORDERS,
             RouteOrders(engine_actor(self._failover.active), unknown_at=engine_name, keep=keep),
         )
 

@@ -1,4 +1,4 @@
-"""The latency floor: tradepit's four hops built from plain threads and ``queue.SimpleQueue``.
+"""The latency floor: tradepit's five hops built from plain threads and ``queue.SimpleQueue``.
 
 Each hop does the work of the actor it stands for, with the same message
 classes, and nothing else:
@@ -11,9 +11,12 @@ classes, and nothing else:
    :class:`_Context`, which builds the ``OrderIntent`` exactly as
    :meth:`actors.strategy_host.StrategyHost.send_intent` does (``market_price``
    included);
-3. risk: :func:`actors.risk.check_intent`, then
-   :func:`actors.risk.order_from_intent`, the same two calls ``RiskActor`` makes;
-4. engine: ``MatchingEngine.on_bar(bar)`` for bars, so orders working from
+3. risk: :func:`runtime.risk_rules.check_intent` with the strategy's
+   exposure, then :func:`actors.risk.order_from_intent` and
+   ``StrategyExposure.order_sent``, the calls ``RiskActor`` makes;
+4. orders: ``OrderBook.route``, as the order manager records an order
+   (RECEIVED, VALIDATED, ROUTED) before sending it to the engine;
+5. engine: ``MatchingEngine.on_bar(bar)`` for bars, so orders working from
    earlier bars fill as they do in the paper engine (the floor has no
    portfolio or event sink: the fills and updates are counted and dropped),
    and ``MatchingEngine.submit(order)`` for orders; the ACCEPTED update's
@@ -24,8 +27,8 @@ order updates, so its positions stay flat (``position()`` is 0, looked up in
 an empty map as the host looks up its own) and ``open_orders()`` lists every
 order it ever submitted.
 
-:meth:`Floor.settle` pushes a barrier through hops 1 -> 2 -> 3 -> 4 and waits
-until hop 4 has it: every bar hop 1 put straight on the engine queue, and
+:meth:`Floor.settle` pushes a barrier through hops 1 -> 2 -> ... -> 5 and waits
+until hop 5 has it: every bar hop 1 put straight on the engine queue, and
 every intent and order the earlier bars caused, was handled by then.
 
 What it leaves out is what the runtime adds around the hops: pykka's
@@ -42,7 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.risk import check_intent, order_from_intent
+from actors.risk import order_from_intent
 from runtime.config import PaperConfig, RiskConfig
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.matching import MatchingEngine
@@ -54,16 +57,19 @@ from runtime.messages import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    RuntimeState,
     Side,
     TimeInForce,
     next_id,
 )
+from runtime.order_states import OrderBook
+from runtime.risk_rules import StrategyExposure, check_intent
 from strategies.base import Strategy
 
 __all__ = ["Floor"]
 
-_HOPS = 4
-_FEED, _STRATEGY, _RISK, _ENGINE = range(_HOPS)
+_HOPS = 5
+_FEED, _STRATEGY, _RISK, _ORDERS, _ENGINE = range(_HOPS)
 
 
 class _Stop:
@@ -136,6 +142,17 @@ class _Context:
         """Not supported: the floor only measures the path of new orders."""
         raise NotImplementedError("the floor does not cancel")
 
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+    ) -> None:
+        """Not supported: the floor only measures the path of new orders."""
+        raise NotImplementedError("the floor does not modify")
+
     def position(self, symbol: str) -> float:
         """Always flat: the floor routes no fills, so positions stay as they started."""
         return self.positions.get(symbol, 0.0)
@@ -153,7 +170,7 @@ class _Context:
 
 
 class Floor:
-    """Four plain threads joined by ``queue.SimpleQueue``, doing tradepit's per-hop work."""
+    """Five plain threads joined by ``queue.SimpleQueue``, doing tradepit's per-hop work."""
 
     def __init__(
         self,
@@ -167,7 +184,7 @@ class Floor:
     ) -> None:
         self._queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(_HOPS)]
         self.done = threading.Event()
-        """Set by hop 4 when it accepted an order (or by any hop that failed)."""
+        """Set by the engine hop when it accepted an order (or by any hop that failed)."""
         self.result: tuple[Order, OrderUpdate] | None = None
         """The last order accepted and the engine's ACCEPTED update."""
         self.error: BaseException | None = None
@@ -183,10 +200,13 @@ class Floor:
         self._limits = limits
         self._overrides: dict[str, RiskConfig] = {}
         self._matcher = MatchingEngine(paper, engine="paper", clock=time.time_ns)
+        self._exposure = StrategyExposure(strategy_id)
+        self._book = OrderBook()
         work: tuple[Callable[[Any], None], ...] = (
             self._feed,
             self._strategy_hop,
             self._risk,
+            self._orders,
             self._engine,
         )
         self._threads = [
@@ -197,7 +217,7 @@ class Floor:
         ]
 
     def start(self) -> None:
-        """Run the strategy's ``on_start`` and start the four threads."""
+        """Run the strategy's ``on_start`` and start the threads."""
         self._strategy.on_start()
         for thread in self._threads:
             thread.start()
@@ -207,12 +227,12 @@ class Floor:
         self._queues[_FEED].put(bar)
 
     def settle(self, timeout_s: float) -> None:
-        """Wait until every hop handled everything sent so far (a barrier through 1..4)."""
+        """Wait until every hop handled everything sent so far (a barrier through 1..5)."""
         barrier = _Barrier()
         self._queues[_FEED].put(barrier)
         if not barrier.reached.wait(timeout_s):
             self.raise_error()
-            raise TimeoutError(f"floor: the barrier did not reach hop 4 within {timeout_s}s")
+            raise TimeoutError(f"floor: the barrier did not reach hop 5 within {timeout_s}s")
 
     def raise_error(self) -> None:
         """Raise the first exception a hop raised, if any."""
@@ -262,10 +282,21 @@ class Floor:
 
     def _risk(self, intent: OrderIntent) -> None:
         limits = self._overrides.get(intent.strategy_id, self._limits)
-        breach = check_intent(intent, limits)
+        breach = check_intent(
+            intent,
+            limits,
+            self._exposure,
+            mode=RuntimeState.RUNNING,
+            now=time.monotonic(),
+        )
         if breach is not None:
             raise RuntimeError(f"risk refused a benchmark order: {breach}")
-        self._queues[_ENGINE].put(order_from_intent(intent))
+        self._queues[_ORDERS].put(order_from_intent(intent))
+        self._exposure.order_sent(intent)
+
+    def _orders(self, order: Order) -> None:
+        self._book.route(order, "engine.paper", now=time.time_ns())
+        self._queues[_ENGINE].put(order)
 
     def _engine(self, message: Bar | Order) -> None:
         if type(message) is Bar:

@@ -85,6 +85,10 @@ class Table:
             raise self.error(name, "missing; this key is required")
         return default
 
+    def raw(self, name: str, default: Any = _MISSING) -> Any:
+        """The value as TOML gave it, unchecked (marks the key read)."""
+        return self._raw(name, default)
+
     def string(
         self, name: str, default: Any = _MISSING, *, choices: Iterable[str] | None = None
     ) -> str:

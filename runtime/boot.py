@@ -1,14 +1,22 @@
 """Build, start and stop a runtime from validated settings.
 
 Start order (the supervisor starts children in this order and stops them in
-reverse): event sink, portfolio, engines, risk, strategies, feed. The feed
-starts publishing only once every actor is up.
+reverse): event sink, portfolio, engines, order manager, risk, strategies,
+feed. The feed starts publishing only once every actor is up.
+
+The runtime's trading state (:class:`~runtime.lifecycle.StateMachine`:
+RUNNING, PAUSED, REDUCING, HALTED...) lives here; every transition is an
+event, and risk is told the new state (versioned, so that a state risk's
+own kill switch moved past is never applied late). Operators move it with
+:meth:`Runtime.pause`, :meth:`Runtime.resume`, :meth:`Runtime.reduce`,
+:meth:`Runtime.halt` and :meth:`Runtime.reset`.
 
 Shutdown, whatever triggers it (end of data, duration, Ctrl-C, SIGTERM):
 
 1. the feed stops publishing;
 2. in-flight work settles: every strategy handles what it was sent, then
-   risk forwards what it holds, then the engines handle every order;
+   risk and the order manager forward what they hold, then the engines
+   handle every order;
 3. with ``execution.cancel_on_shutdown`` the engines cancel working orders;
 4. the books and counters are read for the summary;
 5. actors stop in reverse start order and every actor thread is joined.
@@ -33,6 +41,7 @@ from actors.brokers.venue import VenueAdapter
 from actors.engine_host import EngineHost
 from actors.event_sink import EventListener, EventSink
 from actors.feed import FeedActor
+from actors.orders import OrderManager
 from actors.portfolio import PortfolioActor
 from actors.risk import RiskActor
 from actors.strategy_host import StrategyHost
@@ -43,28 +52,34 @@ from runtime.directory import Directory
 from runtime.failover import ExecutionStatus
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.ledger import Ledger
+from runtime.lifecycle import IllegalTransitionError, StateMachine
 from runtime.marketdata import market_data
 from runtime.messages import (
     Bar,
     CancelAll,
     Crash,
     Flush,
+    GetOrders,
     GetSnapshot,
     Handshake,
+    PauseStrategy,
+    RearmLossGuard,
     RejectReason,
+    ResumeStrategy,
     RuntimeState,
     RuntimeStateChanged,
+    SetTradingState,
     StartChildren,
     StartFeed,
     StopChildren,
     StopFeed,
     Subscribe,
     Tick,
-    next_id,
 )
 from runtime.names import (
     EVENTS,
     FEED,
+    ORDERS,
     PORTFOLIO,
     RISK,
     SUPERVISOR,
@@ -72,6 +87,7 @@ from runtime.names import (
     engine_actor,
     strategy_actor,
 )
+from runtime.order_states import OrderView
 from runtime.summary import RunSummary, summarize
 from runtime.venue_feed import venue_market_data
 
@@ -80,6 +96,13 @@ __all__ = ["Runtime"]
 
 _ADAPTER_CLASSES: dict[str, type[BrokerAdapter]] = {"paper": PaperAdapter, "venue": VenueAdapter}
 """Adapter class of each ``[engines.NAME] adapter`` kind."""
+
+_TRADING_STATES = frozenset(
+    {RuntimeState.RUNNING, RuntimeState.PAUSED, RuntimeState.REDUCING, RuntimeState.HALTED}
+)
+"""States risk is told about (it keeps its last one while the runtime stops)."""
+_OPEN_STATES = frozenset({RuntimeState.RUNNING, RuntimeState.PAUSED, RuntimeState.REDUCING})
+"""States an operator may pause, reduce or halt from."""
 
 
 def make_adapter(config: EngineConfig, clock: Callable[[], int]) -> BrokerAdapter:
@@ -118,7 +141,7 @@ class Runtime:
         self.directory = Directory()
         self.finished = threading.Event()
         """Set when the feed has no more data."""
-        self.state = RuntimeState.STOPPED
+        self._machine = StateMachine(clock=clock)
         self._listeners = tuple(listeners)
         self._clock = clock
         self._source = source
@@ -157,7 +180,12 @@ class Runtime:
                 start=lambda carry: PortfolioActor.start(
                     name=PORTFOLIO,
                     directory=d,
-                    ledger=carry or Ledger(s.portfolio.starting_cash, clock=self._clock),
+                    ledger=None
+                    if carry is not None
+                    else Ledger(s.portfolio.starting_cash, clock=self._clock),
+                    loss_limits={c.id: (c.risk or s.risk).daily_loss_limit for c in s.strategies},
+                    account_loss_limit=s.risk.daily_loss_limit,
+                    carry=carry,
                 ),
             ),
         ]
@@ -175,11 +203,24 @@ class Runtime:
                         directory=d,
                         adapter=lambda: make_adapter(e, self._clock),
                         carry=carry,
+                        retry=e.retry,
+                        breaker=e.breaker,
+                        rate_limit=e.rate_limit,
                     ),
                 )
             )
             if _ADAPTER_CLASSES[engine.adapter].wants_market_data:
                 subscriptions.append(Subscribe(name, ("*",), 0))
+        specs.append(
+            ChildSpec(
+                name=ORDERS,
+                kind=ActorKind.ORDERS,
+                supervision=core,
+                start=lambda carry: OrderManager.start(
+                    name=ORDERS, directory=d, engine=active, carry=carry
+                ),
+            )
+        )
         overrides = {c.id: c.risk for c in s.strategies if c.risk is not None}
         specs.append(
             ChildSpec(
@@ -191,7 +232,7 @@ class Runtime:
                     directory=d,
                     limits=s.risk,
                     overrides=overrides,
-                    engine=active,
+                    on_halt=self._kill_switch,
                     carry=carry,
                 ),
             )
@@ -231,7 +272,8 @@ class Runtime:
                     source=source,
                     config=s.feed,
                     subscriptions=subscriptions,
-                    flush_chain=(RISK, *engines),
+                    flush_chain=(RISK, ORDERS, *engines),
+                    relay=(ORDERS,),
                     on_finished=self._feed_finished,
                     sync_timeout_s=s.runtime.shutdown_timeout_s,
                     carry=carry,
@@ -250,8 +292,17 @@ class Runtime:
     def _escalated(self, reason: str) -> None:
         if self.fatal is None:
             self.fatal = reason
+        with contextlib.suppress(IllegalTransitionError):
+            self._move(RuntimeState.HALTED, f"core actor failed: {reason}")
         if self._on_fatal is not None:
             self._on_fatal(reason)
+
+    def _kill_switch(self, reason: str) -> int:
+        """Risk's kill switch fired (in risk's thread): HALTED, and the version risk
+        must hold so that an older state told to it is ignored."""
+        with contextlib.suppress(IllegalTransitionError):
+            self._move(RuntimeState.HALTED, reason)
+        return self._machine.version
 
     def _feed_finished(self) -> None:
         self.finished.set()
@@ -260,20 +311,92 @@ class Runtime:
 
     # --- life cycle -------------------------------------------------------------
 
-    def _move(self, state: RuntimeState, reason: str) -> None:
-        previous, self.state = self.state, state
-        now = self._clock()
-        event = RuntimeStateChanged(
-            id=next_id(), ts_event=now, ts_init=now, previous=previous, state=state, reason=reason
-        )
+    @property
+    def state(self) -> RuntimeState:
+        """The runtime's state (STARTING until :meth:`start` has finished)."""
+        return self._machine.state
+
+    def state_history(self) -> tuple[RuntimeStateChanged, ...]:
+        """The last 100 state transitions, oldest first, with time and reason."""
+        return self._machine.history()
+
+    def _move(self, state: RuntimeState, reason: str) -> RuntimeStateChanged:
+        """Transition (raises ``IllegalTransitionError``), publish it, tell risk the
+        trading state, and on entering HALTED cancel what is working at every engine."""
+        event, version = self._machine.move(state, reason)
         if not self.directory.tell(EVENTS, event):
-            logger.info("runtime {} -> {}: {}", previous, state, reason)
+            logger.info("runtime {} -> {}: {}", event.previous, state, reason)
+        if state in _TRADING_STATES:
+            self.directory.tell(RISK, SetTradingState(state, version, reason))
+        if state is RuntimeState.HALTED:
+            cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
+            for engine in self.settings.engines:
+                self.directory.tell(engine_actor(engine.name), cancel)
+        return event
+
+    def _quietly(self, state: RuntimeState, reason: str) -> None:
+        """Move if the table allows it (shutdown steps that may already have happened)."""
+        with contextlib.suppress(IllegalTransitionError):
+            self._move(state, reason)
+
+    def _operator(
+        self, state: RuntimeState, reason: str, allowed: frozenset[RuntimeState]
+    ) -> RuntimeStateChanged:
+        current = self._machine.state
+        if current not in allowed:
+            raise IllegalTransitionError(
+                f"cannot go to {state} from {current} by this command"
+                f" (allowed from: {', '.join(sorted(allowed))})"
+            )
+        return self._move(state, reason)
+
+    def pause(self, reason: str = "paused by operator") -> RuntimeStateChanged:
+        """PAUSED: no new orders; cancels pass and working orders stay."""
+        return self._operator(RuntimeState.PAUSED, reason, _OPEN_STATES)
+
+    def reduce(self, reason: str = "reduce-only by operator") -> RuntimeStateChanged:
+        """REDUCING: only orders that bring a position closer to flat."""
+        return self._operator(RuntimeState.REDUCING, reason, _OPEN_STATES)
+
+    def resume(self, reason: str = "resumed by operator") -> RuntimeStateChanged:
+        """Back to RUNNING from PAUSED or REDUCING (HALTED needs :meth:`reset`)."""
+        return self._operator(
+            RuntimeState.RUNNING, reason, frozenset({RuntimeState.PAUSED, RuntimeState.REDUCING})
+        )
+
+    def halt(self, reason: str = "halted by operator") -> RuntimeStateChanged:
+        """HALTED (the emergency stop): no orders, every working order cancelled."""
+        return self._operator(RuntimeState.HALTED, reason, _OPEN_STATES)
+
+    def reset(self, reason: str = "reset by operator") -> RuntimeStateChanged:
+        """From HALTED back to RUNNING. The daily loss limits count afresh from the
+        P&L at this moment (a new allowance of each limit)."""
+        event = self._operator(RuntimeState.RUNNING, reason, frozenset({RuntimeState.HALTED}))
+        self.directory.tell(PORTFOLIO, RearmLossGuard())
+        return event
+
+    def pause_strategy(self, strategy_id: str, reason: str = "paused by operator") -> None:
+        """Refuse new orders of one strategy (``PAUSED``); it still receives data."""
+        self._strategy_command(PauseStrategy(strategy_id, reason))
+
+    def resume_strategy(self, strategy_id: str, reason: str = "resumed by operator") -> None:
+        """Let a paused strategy (by an operator or its losing streak) send orders again."""
+        self._strategy_command(ResumeStrategy(strategy_id, reason))
+
+    def _strategy_command(self, command: PauseStrategy | ResumeStrategy) -> None:
+        if command.strategy_id not in {c.id for c in self.settings.strategies}:
+            raise LookupError(f"no strategy {command.strategy_id!r}")
+        self.ask(RISK, command)
+
+    def orders(self, strategy_id: str = "", *, open_only: bool = True) -> tuple[OrderView, ...]:
+        """Orders of one strategy (empty: all) from the order manager, in creation order."""
+        result: tuple[OrderView, ...] = self.ask(ORDERS, GetOrders(strategy_id, open_only))
+        return result
 
     def start(self) -> None:
         """Start every actor, then the feed. Raises if any actor fails to start."""
         if self._supervisor is not None:
             raise RuntimeError("runtime already started")
-        self.state = RuntimeState.STARTING
         timeout = self.settings.runtime.shutdown_timeout_s
         ref = Supervisor.start(
             name=SUPERVISOR,
@@ -332,15 +455,16 @@ class Runtime:
     def settle(self) -> None:
         """Wait until everything sent so far has been handled downstream.
 
-        Flushes along the flow: the feed (injected data), strategies, risk,
-        engines, strategies again (the updates and fills engines sent back),
-        then the portfolio and the event sink.
+        Flushes along the flow: the feed (injected data), strategies, risk, the
+        order manager, engines, the order manager and strategies again (the
+        updates and fills engines sent back), the portfolio, risk (what the
+        portfolio told it), the order manager and the event sink.
         """
         timeout = self.settings.runtime.shutdown_timeout_s
         strategies = [strategy_actor(c.id) for c in self.settings.strategies]
-        order = [FEED, *strategies, RISK]
+        order = [FEED, *strategies, RISK, ORDERS]
         order += [engine_actor(e.name) for e in self.settings.engines]
-        order += [*strategies, PORTFOLIO, EVENTS]
+        order += [ORDERS, *strategies, PORTFOLIO, RISK, ORDERS, EVENTS]
         for name in order:
             try:
                 self.directory.ask(name, Flush(), timeout=timeout)
@@ -372,7 +496,7 @@ class Runtime:
         engines = tuple(engine_actor(e.name) for e in self.settings.engines)
         stuck: tuple[str, ...] = ()
         summary: RunSummary | None = None
-        self._move(RuntimeState.STOPPING, "stop requested")
+        self._quietly(RuntimeState.STOPPING, "stop requested")
         try:
             published = self._ask_or_none(FEED, StopFeed())
             bars, ticks = published if published is not None else (0, 0)
@@ -396,7 +520,7 @@ class Runtime:
                 ticks=ticks,
                 stuck_threads=(),
             )
-            self._move(RuntimeState.STOPPED, "all actors stopping")
+            self._quietly(RuntimeState.STOPPED, "all actors stopping")
         finally:
             stuck += self._stop_supervisor(timeout)
         self._summary = replace(summary, stuck_threads=stuck)
@@ -460,7 +584,8 @@ class Runtime:
                 self._supervisor_thread.join(timeout)
                 if self._supervisor_thread.is_alive():
                     stuck += (SUPERVISOR,)
-        self.state = RuntimeState.STOPPED
+        self._quietly(RuntimeState.STOPPING, "stopping after a failed start")
+        self._quietly(RuntimeState.STOPPED, "all actors stopped")
         if stuck:
             logger.error("threads still running after stop: {}", ", ".join(stuck))
         return stuck

@@ -7,12 +7,14 @@ raw TOML dictionaries.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BreakerConfig",
     "CommissionConfig",
     "CommissionModel",
     "CsvSourceConfig",
@@ -25,7 +27,9 @@ __all__ = [
     "OpenOrderPolicy",
     "PaperConfig",
     "PortfolioConfig",
+    "RateLimitConfig",
     "RestartType",
+    "RetryConfig",
     "RiskConfig",
     "RuntimeConfig",
     "Settings",
@@ -34,6 +38,7 @@ __all__ = [
     "StrategyConfig",
     "SupervisionConfig",
     "SyntheticConfig",
+    "TradingHours",
     "VenueConfig",
 ]
 
@@ -258,6 +263,40 @@ class VenueConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetryConfig:
+    """``[engines.NAME.retry]``: how transient adapter errors are retried."""
+
+    attempts: int = 3
+    """Calls in all, the first included (1: no retry)."""
+    backoff_min_s: float = 0.05
+    """Delay before the first retry; each next one doubles."""
+    backoff_max_s: float = 2.0
+    """Longest delay."""
+    jitter: float = 0.1
+    """Random spread of each delay, as a fraction, within the bounds."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig:
+    """``[engines.NAME.breaker]``: the engine's circuit breaker."""
+
+    failures: int = 5
+    """Consecutive failed calls that open the circuit (0: never opens)."""
+    reset_s: float = 30.0
+    """An open circuit lets one trial call through after this long."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitConfig:
+    """``[engines.NAME.rate_limit]``: calls to the adapter per second."""
+
+    calls_per_s: float = 0.0
+    """Sustained calls per second (0: unlimited); excess calls wait their turn."""
+    burst: int = 0
+    """Calls allowed at once; 0 means ``ceil(calls_per_s)``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FaultConfig:
     """``[engines.NAME.faults]``: wrap the adapter in seeded fault injection (tests, drills)."""
 
@@ -277,6 +316,8 @@ class FaultConfig:
     """Calls before this one (1-based) never fail: lets a run warm up first."""
     fault_limit: int = 0
     """Stop injecting after this many faults (0: never stop): a broker that recovers."""
+    transient: bool = False
+    """Injected errors are transient (retried by the engine) rather than permanent."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,6 +336,12 @@ class EngineConfig:
     """Fault injection around the adapter; None: none."""
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     """How the supervisor treats this engine's actor."""
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    """Retries of transient adapter errors."""
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    """The engine's circuit breaker."""
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    """Calls to the adapter per second."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -314,13 +361,54 @@ class ExecutionConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TradingHours:
+    """``trading_hours``: when new orders may be sent, in the market's local time."""
+
+    start: dt.time
+    """Opening time (inclusive)."""
+    end: dt.time
+    """Closing time (exclusive); earlier than ``start`` for a session across midnight."""
+    timezone: str = "UTC"
+    """IANA time zone of ``start`` and ``end`` (``America/New_York``)."""
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Days the window is open, 0 = Monday ... 6 = Sunday (of the day it opens)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RiskConfig:
-    """``[risk]`` (and per strategy ``[strategies.risk]``): pre-trade limits."""
+    """``[risk]`` (and per strategy ``[strategies.risk]``): pre-trade limits.
+
+    Every limit applies to one strategy's own orders, positions and P&L; 0
+    (or an empty ``trading_hours``) means no limit. ``[risk]`` sets them for
+    every strategy, ``[strategies.risk]`` replaces some of them for one. The
+    daily loss limit of ``[risk]`` also applies to the whole account.
+    """
 
     max_order_quantity: float = 0.0
-    """Largest quantity of one order; 0 means no limit."""
+    """Largest quantity of one order."""
     max_order_notional: float = 0.0
-    """Largest quantity x price of one order; 0 means no limit."""
+    """Largest quantity x price of one order."""
+    max_position: float = 0.0
+    """Largest absolute position in one symbol, counting working orders that add to it."""
+    max_gross_exposure: float = 0.0
+    """Largest sum of |quantity x price| over symbols, working orders included."""
+    max_net_exposure: float = 0.0
+    """Largest |sum of signed quantity x price| over symbols, working orders included."""
+    max_open_orders: int = 0
+    """Most orders working at once."""
+    max_orders_per_s: float = 0.0
+    """Order rate limit (token bucket refilled at this rate, wall clock)."""
+    order_burst: int = 0
+    """Token bucket size: orders allowed at once; 0 means ``ceil(max_orders_per_s)``."""
+    price_collar_pct: float = 0.0
+    """A limit price further than this percent from the last price is refused."""
+    daily_loss_limit: float = 0.0
+    """Kill switch: realized plus unrealized P&L of the market day (fees included)
+    at or below minus this amount halts trading and cancels every open order."""
+    max_consecutive_losses: int = 0
+    """This many losing round trips in a row pause the strategy."""
+    trading_hours: TradingHours | None = None
+    """Window in which new orders are accepted (by market time); None: always."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ in the class docstring and, with examples, in ``docs/paper-engine.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -137,6 +138,19 @@ class MatchingEngine:
       :class:`OrderUpdate` (PARTIALLY_FILLED or FILLED with the cumulative
       quantity and volume-weighted average price), stamped with the bar's
       ``ts_event``. Terminal orders leave the working state.
+    - **Modify.** :meth:`modify` changes a working order's total quantity,
+      limit price or stop price (None keeps it), stamped with the ``ts_event``
+      given. The new quantity must be a finite number not below the filled
+      quantity; equal to it, the order is FILLED (and ends). A limit price is
+      accepted for LIMIT and STOP_LIMIT only, a stop price for STOP and
+      STOP_LIMIT only, and not once the stop has triggered; prices must be
+      finite and > 0. Done: an ACCEPTED (nothing filled yet) or
+      PARTIALLY_FILLED update with the new quantity. Refused: the same
+      status and the old quantity, reason MODIFY_REFUSED and why; the order
+      works on unchanged. An unknown or ended order gives no event. The order
+      keeps its place in its symbol's submission order (the volume cap's
+      sharing), its time in force and its DAY date; the change applies from
+      the next bar or tick.
 
     Bars of a symbol without working orders cost one dict lookup.
     """
@@ -189,14 +203,67 @@ class MatchingEngine:
 
     def cancel(self, client_order_id: str, ts_event: int) -> list[OrderUpdate]:
         """Cancel a working order: ``[CANCELLED]``, or ``[]`` if unknown or already ended."""
-        working = self._orders.pop(client_order_id, None)
+        working = self._orders.get(client_order_id)
         if working is None:
             return []
-        book = self._books[working.order.symbol]
-        book.remove(working)
-        if not book:
-            del self._books[working.order.symbol]
+        self._remove(working)
         return [self._ended(working, _CANCELLED, ts_event, None, "")]
+
+    def modify(
+        self,
+        client_order_id: str,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        ts_event: int,
+    ) -> list[OrderUpdate]:
+        """Change a working order (None keeps a value): see **Modify** in the class docstring.
+
+        Returns ``[ACCEPTED | PARTIALLY_FILLED | FILLED]`` with the new quantity,
+        ``[update]`` with reason MODIFY_REFUSED when refused, ``[]`` when the
+        order is unknown or already ended.
+        """
+        w = self._orders.get(client_order_id)
+        if w is None:
+            return []
+        problem = _modify_problem(w, quantity, limit_price, stop_price)
+        if problem:
+            return [
+                self._update(
+                    w.order,
+                    _open_status(w),
+                    ts_event,
+                    filled=w.filled,
+                    avg=w.avg,
+                    reason=RejectReason.MODIFY_REFUSED,
+                    message=problem,
+                )
+            ]
+        order = w.order
+        if quantity is not None:
+            w.integral = float(quantity).is_integer()
+        else:
+            quantity = order.quantity
+        if limit_price is not None:
+            w.limit = limit_price
+        else:
+            limit_price = order.limit_price
+        if stop_price is not None:
+            w.stop = stop_price
+        else:
+            stop_price = order.stop_price
+        w.order = dataclasses.replace(
+            order, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
+        if quantity - w.filled <= _DUST * quantity:
+            w.filled = float(quantity)
+            self._remove(w)
+            return [
+                self._ended(
+                    w, OrderStatus.FILLED, ts_event, None, "quantity reduced to the filled quantity"
+                )
+            ]
+        return [self._update(w.order, _open_status(w), ts_event, filled=w.filled, avg=w.avg)]
 
     def cancel_all(self, ts_event: int, reason: RejectReason, message: str) -> list[OrderUpdate]:
         """Cancel every working order, in submission order, with ``reason`` and ``message``."""
@@ -229,6 +296,15 @@ class MatchingEngine:
         return tuple(self._orders)
 
     # --- internals -------------------------------------------------------------
+
+    def _remove(self, working: _Working) -> None:
+        """Take a working order out of the working state (it ended outside matching)."""
+        del self._orders[working.order.client_order_id]
+        symbol = working.order.symbol
+        book = self._books[symbol]
+        book.remove(working)
+        if not book:
+            del self._books[symbol]
 
     def _match(self, symbol: str, book: list[_Working], q: _Quote) -> list[Fill | OrderUpdate]:
         events: list[Fill | OrderUpdate] = []
@@ -386,6 +462,36 @@ def _base_price(w: _Working, q: _Quote) -> float | None:
     if w.buy:
         return min(o, limit) if low <= limit else None
     return max(o, limit) if h >= limit else None
+
+
+def _open_status(w: _Working) -> OrderStatus:
+    """The status of a working order: ACCEPTED until something filled."""
+    return OrderStatus.PARTIALLY_FILLED if w.filled > 0 else OrderStatus.ACCEPTED
+
+
+def _modify_problem(
+    w: _Working, quantity: float | None, limit_price: float | None, stop_price: float | None
+) -> str:
+    """Why a modification of ``w`` is refused, or "" when it can be done."""
+    kind = w.order.order_type
+    if quantity is not None:
+        if not math.isfinite(quantity) or quantity <= 0:
+            return f"quantity must be a finite number > 0, got {quantity!r}"
+        if quantity < w.filled and w.filled - quantity > _DUST * w.filled:
+            return f"quantity {quantity:g} is below the {w.filled:g} already filled"
+    for name, price, used in (
+        ("limit_price", limit_price, kind in _LIMITED),
+        ("stop_price", stop_price, kind in _STOPPED),
+    ):
+        if price is None:
+            continue
+        if not used:
+            return f"{kind} order has no {name} to change"
+        if not math.isfinite(price) or price <= 0:
+            return f"{name} must be a finite number > 0, got {price!r}"
+    if stop_price is not None and w.triggered:
+        return "the stop price cannot change: the stop already triggered"
+    return ""
 
 
 def _validate(order: Order) -> str:

@@ -39,33 +39,45 @@ __all__ = [
     "FeedFinished",
     "Fill",
     "Flush",
+    "GetOrders",
     "GetSnapshot",
     "Halt",
     "Handshake",
+    "LossLimitBreached",
     "Message",
+    "ModifyOrder",
+    "ModifyRefused",
     "Order",
+    "OrderAnomaly",
     "OrderIntent",
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
+    "PauseStrategy",
     "Position",
     "Probe",
+    "RearmLossGuard",
     "Reconcile",
     "RejectReason",
+    "ResumeStrategy",
     "RouteOrders",
     "RuntimeState",
     "RuntimeStateChanged",
+    "SetTradingState",
     "Side",
     "StartChildren",
     "StartFeed",
     "StopChildren",
     "StopFeed",
+    "StrategyPaused",
     "StrategyQuarantined",
+    "StrategyResumed",
     "StrategyStarted",
     "StrategyStopped",
     "Subscribe",
     "Tick",
     "TimeInForce",
+    "TradeClosed",
     "TradingHalted",
     "next_id",
     "registry",
@@ -154,6 +166,19 @@ class RejectReason(StrEnum):
     FAILOVER = "FAILOVER"
     QUARANTINED = "QUARANTINED"
     HALTED = "HALTED"
+    PAUSED = "PAUSED"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    MAX_POSITION = "MAX_POSITION"
+    MAX_GROSS_EXPOSURE = "MAX_GROSS_EXPOSURE"
+    MAX_NET_EXPOSURE = "MAX_NET_EXPOSURE"
+    MAX_OPEN_ORDERS = "MAX_OPEN_ORDERS"
+    RATE_LIMIT = "RATE_LIMIT"
+    PRICE_COLLAR = "PRICE_COLLAR"
+    DAILY_LOSS = "DAILY_LOSS"
+    LOSING_STREAK = "LOSING_STREAK"
+    TRADING_HOURS = "TRADING_HOURS"
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    MODIFY_REFUSED = "MODIFY_REFUSED"
 
 
 class RuntimeState(StrEnum):
@@ -333,6 +358,31 @@ class CancelOrder(Message):
     """The order to cancel."""
     strategy_id: str
     """The strategy that owns the order."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModifyOrder(Message):
+    """Ask for a working order's quantity or prices to change (``None``: unchanged)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When the change was asked for, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """The order to change."""
+    strategy_id: str
+    """The strategy that owns the order."""
+    quantity: float | None
+    """New total quantity (not below what already filled); None keeps it."""
+    limit_price: float | None
+    """New limit price; None keeps it."""
+    stop_price: float | None
+    """New stop price; None keeps it."""
+    market_price: float | None
+    """Last price of the order's symbol the strategy's host had seen (for risk)."""
 
 
 @_register
@@ -638,6 +688,113 @@ class TradingHalted(Message):
 
 @_register
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAnomaly(Message):
+    """An order event broke the order state machine: it was refused, not applied."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it was seen, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """The order."""
+    strategy_id: str
+    """The strategy that owns the order (empty when the order is unknown)."""
+    status: str
+    """The order's state when the event came (empty when unknown)."""
+    event: str
+    """What came: a status, or ``Fill``."""
+    detail: str
+    """What is wrong with it."""
+    engine: str
+    """Engine that reported it; empty when the runtime did."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeClosed(Message):
+    """A round trip ended: a strategy's position in a symbol went back to flat (or flipped)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Time of the fill that closed it, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    symbol: str
+    """Instrument symbol."""
+    side: Side
+    """Side of the opening: BUY for a long round trip, SELL for a short one."""
+    quantity: float
+    """Largest absolute position held during the trip."""
+    opened_at: int
+    """Time of the fill that opened it, ns since the epoch."""
+    pnl: float
+    """Realized P&L of the trip, fees deducted."""
+    fees: float
+    """Commission paid during the trip."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossLimitBreached(Message):
+    """P&L of the market day fell to or below a daily loss limit (the kill switch)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """Market time of the mark or fill that breached it, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy whose limit it is; empty for the whole account."""
+    pnl: float
+    """Realized plus unrealized P&L since the day began (or since the last reset)."""
+    limit: float
+    """The limit, a positive amount."""
+    day: str
+    """Market day, ``YYYY-MM-DD`` (UTC)."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyPaused(Message):
+    """A strategy may send no new orders (an operator, or its losing streak)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    reason: str
+    """Why."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyResumed(Message):
+    """A paused strategy may send orders again."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    reason: str
+    """Why."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyStarted(Message):
     """A strategy's ``on_start`` ran and it is receiving data."""
 
@@ -714,6 +871,7 @@ Event = (
     | OrderIntent
     | Order
     | CancelOrder
+    | ModifyOrder
     | OrderUpdate
     | Fill
     | Position
@@ -726,6 +884,11 @@ Event = (
     | EngineFailedOver
     | EngineFailedBack
     | TradingHalted
+    | OrderAnomaly
+    | TradeClosed
+    | LossLimitBreached
+    | StrategyPaused
+    | StrategyResumed
     | StrategyStarted
     | StrategyStopped
     | RuntimeStateChanged
@@ -858,3 +1021,71 @@ class Halt:
 
     reason: str
     """Why, as shown in each rejection."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetTradingState:
+    """Told to risk by the runtime: the trading state is now ``state``.
+
+    ``version`` grows with every transition of the runtime's state machine;
+    risk ignores a state older than the one it has (its own kill switch may
+    have moved the machine meanwhile).
+    """
+
+    state: RuntimeState
+    """RUNNING, PAUSED, REDUCING or HALTED (others refuse orders as HALTED does)."""
+    version: int
+    """The state machine's transition count."""
+    reason: str
+    """Why, as shown in each refusal."""
+
+
+@dataclass(frozen=True, slots=True)
+class PauseStrategy:
+    """Told to risk: refuse new orders of one strategy (cancels still pass)."""
+
+    strategy_id: str
+    """The strategy."""
+    reason: str
+    """Why, as shown in each refusal."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeStrategy:
+    """Told to risk: a paused strategy may send orders again (its losing streak restarts at 0)."""
+
+    strategy_id: str
+    """The strategy."""
+    reason: str
+    """Why."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrders:
+    """Asked of the order manager: the orders of one strategy (empty: all), open or all."""
+
+    strategy_id: str = ""
+    """Only this strategy's orders; empty for every strategy."""
+    open_only: bool = True
+    """Only orders not yet in a terminal state."""
+
+
+@dataclass(frozen=True, slots=True)
+class RearmLossGuard:
+    """Told to the portfolio on an operator reset: daily P&L is counted afresh from now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyRefused:
+    """Told to the order manager by risk: a modification broke a rule and was not sent.
+
+    The order manager answers the strategy with the order's unchanged state and
+    reason ``MODIFY_REFUSED``.
+    """
+
+    modify: ModifyOrder
+    """The refused request."""
+    reason: RejectReason
+    """The rule it broke."""
+    message: str
+    """Readable detail."""

@@ -7,6 +7,7 @@ from enum import StrEnum
 __all__ = [
     "EVENTS",
     "FEED",
+    "ORDERS",
     "PORTFOLIO",
     "RISK",
     "SUPERVISOR",
@@ -23,6 +24,7 @@ class ActorKind(StrEnum):
     FEED = "feed"
     STRATEGY = "strategy"
     RISK = "risk"
+    ORDERS = "orders"
     ENGINE = "engine"
     PORTFOLIO = "portfolio"
     EVENTS = "events"
@@ -38,7 +40,9 @@ SUPERVISOR = "supervisor"
 FEED = "feed"
 """The market-data feed."""
 RISK = "risk"
-"""The risk actor: the single entry of orders into execution."""
+"""The risk actor: every order intent is judged here before it reaches the order manager."""
+ORDERS = "orders"
+"""The order manager: owner of every order's state, routes orders to the active engine."""
 PORTFOLIO = "portfolio"
 """The portfolio (positions, cash, P&L)."""
 EVENTS = "events"

@@ -10,9 +10,12 @@ the key and what was expected. The key reference is ``docs/settings.md``.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import importlib
 import re
 import typing
+import zoneinfo
 from dataclasses import MISSING, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 
 from runtime._tables import Table, read_file, read_toml
 from runtime.config import (
+    BreakerConfig,
     CommissionConfig,
     CommissionModel,
     CsvSourceConfig,
@@ -32,7 +36,9 @@ from runtime.config import (
     OpenOrderPolicy,
     PaperConfig,
     PortfolioConfig,
+    RateLimitConfig,
     RestartType,
+    RetryConfig,
     RiskConfig,
     RuntimeConfig,
     Settings,
@@ -41,6 +47,7 @@ from runtime.config import (
     StrategyConfig,
     SupervisionConfig,
     SyntheticConfig,
+    TradingHours,
     VenueConfig,
 )
 from runtime.errors import SettingsError
@@ -264,6 +271,46 @@ def _engine(name: str, t: Table, supervision: SupervisionConfig) -> EngineConfig
         venue=venue,
         faults=_faults(t.table("faults")) if t.has("faults") else None,
         supervision=read_supervision(t.table("supervision"), supervision),
+        retry=_retry(t.table("retry")),
+        breaker=_breaker(t.table("breaker")),
+        rate_limit=_rate_limit(t.table("rate_limit")),
+    )
+    t.done()
+    return config
+
+
+def _retry(t: Table) -> RetryConfig:
+    d = RetryConfig()
+    config = RetryConfig(
+        attempts=t.integer("attempts", d.attempts, minimum=1, maximum=100),
+        backoff_min_s=t.number("backoff_min_s", d.backoff_min_s, minimum=0.0),
+        backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, minimum=0.0),
+        jitter=t.number("jitter", d.jitter, minimum=0.0, maximum=1.0),
+    )
+    if config.backoff_max_s < config.backoff_min_s:
+        raise t.error(
+            "backoff_max_s",
+            f"expected >= backoff_min_s ({config.backoff_min_s:g}), got {config.backoff_max_s:g}",
+        )
+    t.done()
+    return config
+
+
+def _breaker(t: Table) -> BreakerConfig:
+    d = BreakerConfig()
+    config = BreakerConfig(
+        failures=t.integer("failures", d.failures, minimum=0),
+        reset_s=t.number("reset_s", d.reset_s, positive=True),
+    )
+    t.done()
+    return config
+
+
+def _rate_limit(t: Table) -> RateLimitConfig:
+    d = RateLimitConfig()
+    config = RateLimitConfig(
+        calls_per_s=t.number("calls_per_s", d.calls_per_s, minimum=0.0),
+        burst=t.integer("burst", d.burst, minimum=0),
     )
     t.done()
     return config
@@ -301,6 +348,7 @@ def _faults(t: Table) -> FaultConfig:
         crash_every=t.integer("crash_every", d.crash_every, minimum=0),
         first_call=t.integer("first_call", d.first_call, minimum=1),
         fault_limit=t.integer("fault_limit", d.fault_limit, minimum=0),
+        transient=t.boolean("transient", d.transient),
     )
     t.done()
     return config
@@ -339,9 +387,95 @@ def _risk(t: Table, base: RiskConfig) -> RiskConfig:
     config = RiskConfig(
         max_order_quantity=t.number("max_order_quantity", base.max_order_quantity, minimum=0.0),
         max_order_notional=t.number("max_order_notional", base.max_order_notional, minimum=0.0),
+        max_position=t.number("max_position", base.max_position, minimum=0.0),
+        max_gross_exposure=t.number("max_gross_exposure", base.max_gross_exposure, minimum=0.0),
+        max_net_exposure=t.number("max_net_exposure", base.max_net_exposure, minimum=0.0),
+        max_open_orders=t.integer("max_open_orders", base.max_open_orders, minimum=0),
+        max_orders_per_s=t.number("max_orders_per_s", base.max_orders_per_s, minimum=0.0),
+        order_burst=t.integer("order_burst", base.order_burst, minimum=0),
+        price_collar_pct=t.number(
+            "price_collar_pct", base.price_collar_pct, minimum=0.0, maximum=1000.0
+        ),
+        daily_loss_limit=t.number("daily_loss_limit", base.daily_loss_limit, minimum=0.0),
+        max_consecutive_losses=t.integer(
+            "max_consecutive_losses", base.max_consecutive_losses, minimum=0
+        ),
+        trading_hours=_trading_hours(t, base.trading_hours),
     )
+    if config.order_burst and not config.max_orders_per_s:
+        raise t.error("order_burst", "needs max_orders_per_s (the rate the bucket refills at)")
     t.done()
     return config
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """Real IANA zone names (not ``localtime``, ``posixrules`` or the ``right/`` copies)."""
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in {"localtime", "posixrules", "Factory"}
+        and not z.startswith(("right/", "posix/"))
+    )
+
+
+_CLOCK = re.compile(r"^([0-9]{2}):([0-9]{2})$", re.ASCII)
+
+
+def _clock_time(t: Table, window: str, text: str) -> dt.time:
+    match = _CLOCK.match(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        return dt.time(int(match[1]), int(match[2]))
+    except ValueError:
+        raise t.error(
+            "trading_hours", f'expected "HH:MM-HH:MM" (e.g. "09:30-16:00"), got {window!r}'
+        ) from None
+
+
+def _trading_hours(t: Table, base: TradingHours | None) -> TradingHours | None:
+    """``trading_hours = "HH:MM-HH:MM"`` with ``timezone`` and ``trading_days``;
+    an empty string lifts an inherited window."""
+    if not (t.has("trading_hours") or t.has("timezone") or t.has("trading_days")):
+        return base
+    default_window = "" if base is None else f"{base.start:%H:%M}-{base.end:%H:%M}"
+    raw = t.raw("trading_hours", default_window)
+    if raw == "":
+        for key in ("timezone", "trading_days"):
+            if t.has(key):
+                raise t.error(key, "needs trading_hours")
+        return None
+    window = t.string("trading_hours", default_window)
+    start_text, dash, end_text = window.partition("-")
+    if not dash:
+        raise t.error(
+            "trading_hours", f'expected "HH:MM-HH:MM" (e.g. "09:30-16:00"), got {window!r}'
+        )
+    start = _clock_time(t, window, start_text.strip())
+    end = _clock_time(t, window, end_text.strip())
+    if start == end:
+        raise t.error("trading_hours", f"start and end are the same time in {window!r}")
+    timezone = t.string("timezone", base.timezone if base is not None else "UTC")
+    if timezone not in _zones():
+        raise t.error("timezone", f"unknown IANA time zone {timezone!r}")
+    base_days = base.weekdays if base is not None else (0, 1, 2, 3, 4)
+    days = tuple(
+        d.lower() for d in t.strings("trading_days", tuple(_WEEKDAYS[d] for d in base_days))
+    )
+    for day in days:
+        if day not in _WEEKDAYS:
+            expected = ", ".join(_WEEKDAYS)
+            raise t.error("trading_days", f"expected days among {expected}; got {day!r}")
+    return TradingHours(
+        start=start,
+        end=end,
+        timezone=timezone,
+        weekdays=tuple(sorted(_WEEKDAYS.index(d) for d in days)),
+    )
 
 
 def _portfolio(t: Table) -> PortfolioConfig:

@@ -48,6 +48,17 @@ class StrategyContext(Protocol):
         """Ask for a working order to be cancelled."""
         ...
 
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+    ) -> None:
+        """Ask for a working order's quantity or prices to change (None: unchanged)."""
+        ...
+
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol`` (from this strategy's fills)."""
         ...
@@ -173,6 +184,37 @@ class Strategy:
     def cancel(self, client_order_id: str) -> None:
         """Ask for a working order to be cancelled."""
         self._context.cancel(client_order_id)
+
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None = None,
+        limit: float | None = None,
+        stop: float | None = None,
+    ) -> None:
+        """Ask for a working order's total quantity, limit or stop price to change.
+
+        Arguments left None stay as they are. The answer comes through
+        ``on_order``: the order's status with the new quantity once the
+        engine applied it, or its old status with reason ``MODIFY_REFUSED``
+        (or ``REJECTED`` reasons from risk, which judges the modified order).
+        Raises :class:`~runtime.errors.OrderError` for a request that can
+        never be valid.
+        """
+        if quantity is None and limit is None and stop is None:
+            raise OrderError("modify needs a new quantity, limit or stop")
+        if quantity is not None and not quantity > 0:
+            raise OrderError(f"quantity must be > 0, got {quantity!r}")
+        for label, price in (("limit", limit), ("stop", stop)):
+            if price is not None and not price > 0:
+                raise OrderError(f"{label} price must be > 0, got {price!r}")
+        self._context.modify(
+            client_order_id,
+            quantity=None if quantity is None else float(quantity),
+            limit_price=limit,
+            stop_price=stop,
+        )
 
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol``: > 0 long, < 0 short."""

@@ -300,3 +300,48 @@ class HangsOnRestart(Strategy):
         if HangsOnRestart.starts > 1:
             RELEASE.wait(30)
             self.buy(self.symbols[0], 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StakeParams:
+    """Parameters of :class:`StakeThenBids`."""
+
+    stake: float = 100.0
+    bid_fraction: float = 0.5
+
+
+class StakeThenBids(Strategy):
+    """Buys ``stake`` at market on its first bar; on every bar also rests a limit buy
+    of 1 at ``bid_fraction`` x close (far below the market: it stays working)."""
+
+    Params = StakeParams
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        p: StakeParams = self.params
+        self.count += 1
+        if self.count == 1:
+            self.buy(bar.symbol, p.stake)
+        self.buy(bar.symbol, 1, limit=round(bar.close * p.bid_fraction, 2))
+
+
+class Scripted(Strategy):
+    """Sends the orders a test queues in ``Scripted.script`` (one list per bar, keyed by
+    the strategy id): each entry is (side, quantity, limit or None)."""
+
+    script: dict[str, list[list[tuple[str, float, float | None]]]] = {}
+
+    def on_start(self) -> None:
+        self.count = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        steps = Scripted.script.get(self.id, [])
+        if self.count < len(steps):
+            for side, quantity, limit in steps[self.count]:
+                if side == "BUY":
+                    self.buy(bar.symbol, quantity, limit=limit)
+                else:
+                    self.sell(bar.symbol, quantity, limit=limit)
+        self.count += 1

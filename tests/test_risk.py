@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from actors.risk import check_intent
 from runtime.config import RiskConfig
 from runtime.messages import (
     Fill,
@@ -16,9 +15,11 @@ from runtime.messages import (
     OrderType,
     OrderUpdate,
     RejectReason,
+    RuntimeState,
     Side,
     TimeInForce,
 )
+from runtime.risk_rules import StrategyExposure, check_intent
 from support import run_to_end
 
 
@@ -32,6 +33,10 @@ def _intent(
         limit_price=limit, stop_price=None, time_in_force=TimeInForce.GTC,
         market_price=market,
     )  # fmt: skip
+
+
+def _check(intent: OrderIntent, limits: RiskConfig) -> tuple[RejectReason, str] | None:
+    return check_intent(intent, limits, StrategyExposure("s"), mode=RuntimeState.RUNNING, now=0.0)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +53,7 @@ def _intent(
 def test_a_breaching_intent_is_refused_with_its_reason_code(
     limits: RiskConfig, intent: OrderIntent, reason: RejectReason
 ) -> None:
-    breach = check_intent(intent, limits)
+    breach = _check(intent, limits)
     assert breach is not None
     assert breach[0] is reason
     assert breach[1]
@@ -64,7 +69,7 @@ def test_a_breaching_intent_is_refused_with_its_reason_code(
     ],
 )
 def test_a_compliant_intent_passes(limits: RiskConfig, intent: OrderIntent) -> None:
-    assert check_intent(intent, limits) is None
+    assert _check(intent, limits) is None
 
 
 SETTINGS = """

@@ -17,6 +17,9 @@ class FakeContext:
 
     submitted: list[dict[str, object]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    modified: list[tuple[str, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
     held: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
 
@@ -26,6 +29,16 @@ class FakeContext:
 
     def cancel(self, client_order_id: str) -> None:
         self.cancelled.append(client_order_id)
+
+    def modify(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+    ) -> None:
+        self.modified.append((client_order_id, quantity, limit_price, stop_price))
 
     def position(self, symbol: str) -> float:
         return self.held.get(symbol, 0.0)
@@ -120,3 +133,23 @@ def test_position_cancel_log_and_now_go_through_the_context() -> None:
 def test_example_params_validate_their_rules(params: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         params.validate()  # type: ignore[attr-defined]
+
+
+def test_modify_passes_new_values_and_refuses_impossible_ones() -> None:
+    context = FakeContext()
+    strategy = _strategy(context)
+    strategy.modify("id-1", quantity=5)
+    strategy.modify("id-2", limit=9.5)
+    strategy.modify("id-3", stop=8.0, quantity=2)
+    assert context.modified == [
+        ("id-1", 5.0, None, None),
+        ("id-2", None, 9.5, None),
+        ("id-3", 2.0, None, 8.0),
+    ]
+    with pytest.raises(OrderError, match="needs a new quantity, limit or stop"):
+        strategy.modify("id-1")
+    with pytest.raises(OrderError, match="quantity must be > 0"):
+        strategy.modify("id-1", quantity=0)
+    with pytest.raises(OrderError, match="limit price must be > 0"):
+        strategy.modify("id-1", limit=-1.0)
+    assert len(context.modified) == 3

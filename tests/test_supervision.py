@@ -34,7 +34,7 @@ from runtime.messages import (
     StrategyQuarantined,
     TradingHalted,
 )
-from runtime.names import RISK, SUPERVISOR, ActorKind, strategy_actor
+from runtime.names import ORDERS, RISK, SUPERVISOR, ActorKind, strategy_actor
 from runtime.restart import GiveUp, Restart, RestartTracker
 from runtime.scheduler import Scheduler
 from runtime.settings import load_settings
@@ -545,12 +545,12 @@ adapter = "paper"
         recorder.wait_for(ActorRestarted)
         runtime.settle()
         working = runtime.ask("engine.primary", GetSnapshot()).working_orders
-        risk = runtime.ask(RISK, GetSnapshot())
+        orders = runtime.ask(ORDERS, GetSnapshot())
     finally:
         runtime.stop()
     assert (over.previous, over.engine) == ("primary", "backup")
     assert working == (resting.client_order_id,), "the replacement kept the adapter's order"
-    assert (resting.client_order_id, "engine.primary") in risk.open_orders
+    assert (resting.client_order_id, "engine.primary") in orders.open_orders
     statuses = [u.status for u in recorder.of(OrderUpdate)]
     assert OrderStatus.UNKNOWN not in statuses, "it answered the reconcile: nothing is unknown"
 

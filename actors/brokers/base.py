@@ -5,6 +5,38 @@ events it caused (order updates and fills), which the engine actor routes.
 Adapters that learn of events asynchronously (a real broker's socket) hand
 them to the ``emit`` callback given to :meth:`BrokerAdapter.bind`; the engine
 actor then receives them as messages in its own thread.
+
+Errors, for adapter writers. A call that cannot be carried out raises; the
+engine actor decides what follows from the class of the error
+(:func:`is_transient`):
+
+- *transient* (:class:`TransientBrokerError`, ``ConnectionError``,
+  ``TimeoutError`` and their subclasses): the broker could not be reached or
+  asked to come back later (throttled, busy). The engine retries the same
+  call with the same client order id after a backoff, so raise it only when
+  repeating the call is safe: the broker must refuse a client order id it
+  already holds (or the adapter must list it in ``working_orders``), and
+  cancels and modifications carry absolute values, so repeating them is
+  harmless. Raise it also when the outcome is unknown (a request timed out
+  after it was sent): before re-submitting, the engine looks for the order in
+  ``working_orders``;
+- *permanent* (:class:`PermanentBrokerError` and every other ``Exception``):
+  repeating the call cannot help (a bad request, refused credentials, a bug).
+  The order is rejected once with ``ENGINE_ERROR``;
+- :class:`ModifyNotSupportedError` (permanent): the adapter cannot modify
+  orders at all; the engine answers the modification as refused, and it is
+  not counted as a failure.
+
+A refusal that is part of normal trading (not enough margin, an unknown
+symbol) is not an error: return a REJECTED update. A ``BaseException``
+fails the engine actor, which is restarted with the same adapter.
+
+Hierarchy::
+
+    Exception
+    +-- TransientBrokerError
+    +-- PermanentBrokerError
+        +-- ModifyNotSupportedError
 """
 
 from __future__ import annotations
@@ -16,10 +48,42 @@ from typing import ClassVar
 
 from runtime.messages import Bar, EngineFault, Fill, Order, OrderUpdate, RejectReason, Tick, next_id
 
-__all__ = ["AdapterEvent", "BrokerAdapter"]
+__all__ = [
+    "AdapterEvent",
+    "BrokerAdapter",
+    "ModifyNotSupportedError",
+    "PermanentBrokerError",
+    "TransientBrokerError",
+    "is_transient",
+]
 
 AdapterEvent = OrderUpdate | Fill | EngineFault
 """What an adapter reports: order updates, fills, and faults that count toward failover."""
+
+
+class TransientBrokerError(Exception):
+    """The call failed but may succeed if repeated unchanged (unreachable, throttled, busy)."""
+
+
+class PermanentBrokerError(Exception):
+    """The call failed and repeating it cannot help."""
+
+
+class ModifyNotSupportedError(PermanentBrokerError):
+    """The adapter cannot modify orders (raised by the default :meth:`BrokerAdapter.modify`)."""
+
+
+_TRANSIENT = (TransientBrokerError, ConnectionError, TimeoutError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the engine should retry the call that raised ``exc``.
+
+    Transient: :class:`TransientBrokerError`, ``ConnectionError`` and
+    ``TimeoutError`` (with their subclasses), unless the error is also a
+    :class:`PermanentBrokerError`. Everything else is permanent.
+    """
+    return isinstance(exc, _TRANSIENT) and not isinstance(exc, PermanentBrokerError)
 
 
 class BrokerAdapter(abc.ABC):
@@ -51,6 +115,25 @@ class BrokerAdapter(abc.ABC):
         self, ts_event: int, reason: RejectReason, message: str
     ) -> Sequence[AdapterEvent]:
         """Cancel every working order."""
+
+    def modify(
+        self,
+        client_order_id: str,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        ts_event: int,
+    ) -> Sequence[AdapterEvent]:
+        """Change a working order's total quantity or prices (None: unchanged).
+
+        Returns an update with the order's current status (ACCEPTED or
+        PARTIALLY_FILLED, FILLED when the new quantity equals the filled one)
+        and the new quantity when done; the unchanged order with reason
+        ``MODIFY_REFUSED`` and a message when refused; empty when the order is
+        unknown or already ended. Default: raises
+        :class:`ModifyNotSupportedError`, which the engine answers as refused.
+        """
+        raise ModifyNotSupportedError("this adapter cannot modify orders")
 
     @abc.abstractmethod
     def working_orders(self) -> tuple[str, ...]:

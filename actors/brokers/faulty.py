@@ -1,11 +1,15 @@
 """Fault injection around any adapter: ``[engines.NAME.faults]``.
 
 ``FaultyAdapter`` wraps a real adapter and, on the calls that carry orders
-(``submit``, ``cancel``, ``cancel_all``), fails the way broken brokers and
-libraries do:
+(``submit``, ``cancel``, ``modify``, ``cancel_all``), fails the way broken
+brokers and libraries do:
 
 - raise an error with probability ``fail_probability`` (seeded: the same
-  ``seed`` fails the same calls), or on every ``fail_every``-th call;
+  ``seed`` fails the same calls), or on every ``fail_every``-th call. The
+  error is :class:`InjectedError`, permanent for the engine; with
+  ``transient = true`` it is :class:`InjectedTransientError`, which the
+  engine retries. Either way it is raised before the wrapped adapter is
+  called: the failed call never reached the broker;
 - block for ``hang_s`` on every ``hang_every``-th call (a socket that never
   answers). Closing the adapter releases a blocked call;
 - raise a ``BaseException`` on every ``crash_every``-th call (a library
@@ -22,15 +26,19 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 
-from actors.brokers.base import AdapterEvent, BrokerAdapter
+from actors.brokers.base import AdapterEvent, BrokerAdapter, TransientBrokerError
 from runtime.config import FaultConfig
 from runtime.messages import Bar, Order, RejectReason, Tick
 
-__all__ = ["FaultyAdapter", "InjectedCrashError", "InjectedError"]
+__all__ = ["FaultyAdapter", "InjectedCrashError", "InjectedError", "InjectedTransientError"]
 
 
 class InjectedError(RuntimeError):
-    """The error a faulty adapter raises."""
+    """The error a faulty adapter raises (permanent for the engine)."""
+
+
+class InjectedTransientError(InjectedError, TransientBrokerError):
+    """The error a faulty adapter raises with ``transient = true`` (retried by the engine)."""
 
 
 class InjectedCrashError(BaseException):
@@ -65,7 +73,8 @@ class FaultyAdapter(BrokerAdapter):
             self._released.wait(c.hang_s)
         elif (c.fail_every and n % c.fail_every == 0) or draw < c.fail_probability:
             self.faults += 1
-            raise InjectedError(f"injected fault in {what} (call {n})")
+            error = InjectedTransientError if c.transient else InjectedError
+            raise error(f"injected fault in {what} (call {n})")
 
     def bind(self, emit: Callable[[AdapterEvent], None]) -> None:
         super().bind(emit)
@@ -78,6 +87,17 @@ class FaultyAdapter(BrokerAdapter):
     def cancel(self, client_order_id: str, ts_event: int) -> Sequence[AdapterEvent]:
         self._maybe_fail("cancel")
         return self.inner.cancel(client_order_id, ts_event)
+
+    def modify(
+        self,
+        client_order_id: str,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        ts_event: int,
+    ) -> Sequence[AdapterEvent]:
+        self._maybe_fail("modify")
+        return self.inner.modify(client_order_id, quantity, limit_price, stop_price, ts_event)
 
     def cancel_all(
         self, ts_event: int, reason: RejectReason, message: str

@@ -32,6 +32,16 @@ class PaperAdapter(BrokerAdapter):
     def cancel(self, client_order_id: str, ts_event: int) -> Sequence[AdapterEvent]:
         return self._matcher.cancel(client_order_id, ts_event)
 
+    def modify(
+        self,
+        client_order_id: str,
+        quantity: float | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        ts_event: int,
+    ) -> Sequence[AdapterEvent]:
+        return self._matcher.modify(client_order_id, quantity, limit_price, stop_price, ts_event)
+
     def cancel_all(
         self, ts_event: int, reason: RejectReason, message: str
     ) -> Sequence[AdapterEvent]:

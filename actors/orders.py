@@ -1,0 +1,343 @@
+"""The order manager actor: the one owner of every order's state, and its router.
+
+Where it sits::
+
+    strategy --intent--> risk --Order / refusal--> orders --Order--> active engine
+    engine --OrderUpdate / Fill--> orders --> strategy, portfolio (fills),
+                                              risk (fills, ends, modifies), event sink
+
+Every order event passes through :class:`runtime.order_states.OrderBook`,
+which checks it against the one transition table. An event that breaks it
+(an illegal transition, a filled quantity that goes down or past the
+order's quantity, anything after a terminal state, an update for an order
+nobody sent) is refused: it is not applied, not forwarded, logged as an
+error and published as an ``OrderAnomaly``. A fill is an execution that
+happened whatever the order's state says, so a fill the book refuses for
+any reason but a repeated ``fill_id`` is still booked by the strategy and
+the portfolio (and reported as an anomaly).
+
+Routing: new orders go to the active engine; the supervisor's
+``RouteOrders`` switches it (failover, failback) and, when an engine cannot
+say what is working there, has its open orders reported UNKNOWN (once each,
+except those it has not received yet). Cancels and modifications go to the
+engine that holds the order.
+
+A client order id the book has seen before is refused with
+``DUPLICATE_ORDER``; the order that owns the id is untouched.
+
+State survives a restart (``handover``): the book, the active engine, the
+counters.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from runtime.actor import LeanActor
+from runtime.directory import Directory
+from runtime.messages import (
+    CancelOrder,
+    Fill,
+    Flush,
+    GetOrders,
+    GetSnapshot,
+    ModifyOrder,
+    ModifyRefused,
+    Order,
+    OrderAnomaly,
+    OrderStatus,
+    OrderUpdate,
+    RejectReason,
+    RouteOrders,
+    next_id,
+    unfilled_update,
+)
+from runtime.names import EVENTS, PORTFOLIO, RISK, ActorKind, strategy_actor
+from runtime.order_states import (
+    DuplicateOrderError,
+    IllegalTransitionError,
+    OrderBook,
+    UnknownOrderError,
+)
+
+__all__ = ["OrderManager", "OrdersCarry", "OrdersStats"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrdersStats:
+    """Counters of the order manager, as answered to ``GetSnapshot``."""
+
+    engine: str
+    """Directory name of the engine new orders go to."""
+    routed: int
+    """Orders sent to an engine."""
+    refused: int
+    """Orders refused before reaching an engine (by risk, or as duplicates)."""
+    anomalies: int
+    """Order events refused by the state machine."""
+    open_orders: tuple[tuple[str, str], ...]
+    """(client order id, engine directory name) of every open order, sorted."""
+
+
+@dataclass(slots=True)
+class OrdersCarry:
+    """The order manager's state, handed from a failed actor to its replacement."""
+
+    engine: str
+    book: OrderBook
+    routed: int = 0
+    refused: int = 0
+    anomalies: int = 0
+    engine_of: dict[str, str] = field(default_factory=dict)
+    """Engine directory name of each open order (the book knows engines by the same name)."""
+
+
+class OrderManager(LeanActor):
+    """Owns order state; routes orders to engines and their events to everyone else."""
+
+    kind = ActorKind.ORDERS
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        directory: Directory,
+        engine: str,
+        carry: OrdersCarry | None = None,
+    ) -> None:
+        super().__init__(name=name, directory=directory)
+        self.carry = carry if carry is not None else OrdersCarry(engine=engine, book=OrderBook())
+
+    def handover(self, stuck: bool) -> OrdersCarry:
+        return copy.deepcopy(self.carry) if stuck else self.carry
+
+    def on_receive(self, message: Any) -> Any:
+        kind = type(message)
+        if kind is Order:
+            self._route(message)
+        elif kind is OrderUpdate:
+            self._on_update(message)
+        elif kind is Fill:
+            self._on_fill(message)
+        elif kind is CancelOrder:
+            self._on_cancel(message)
+        elif kind is ModifyOrder:
+            self._on_modify(message)
+        elif kind is ModifyRefused:
+            self._refuse_modify(message.modify, f"{message.reason.value}: {message.message}")
+        elif kind is RouteOrders:
+            self._route_orders(message)
+        elif kind is GetOrders:
+            return self.carry.book.orders(message.strategy_id, open_only=message.open_only)
+        elif kind is GetSnapshot:
+            carry = self.carry
+            return OrdersStats(
+                engine=carry.engine,
+                routed=carry.routed,
+                refused=carry.refused,
+                anomalies=carry.anomalies,
+                open_orders=tuple(
+                    sorted((v.client_order_id, v.engine) for v in carry.book.orders())
+                ),
+            )
+        elif kind is not Flush:
+            raise TypeError(f"{self.name} cannot handle {kind.__name__}")
+        return None
+
+    # --- orders in -----------------------------------------------------------
+
+    def _route(self, order: Order) -> None:
+        carry = self.carry
+        engine = carry.engine
+        try:
+            carry.book.route(order, engine, now=time.time_ns())
+        except DuplicateOrderError as exc:
+            carry.refused += 1
+            update = unfilled_update(
+                order, OrderStatus.REJECTED, RejectReason.DUPLICATE_ORDER, str(exc)
+            )
+            logger.error("{}: {}", self.name, exc)
+            self._forward(update, to_risk=True)
+            return
+        if self.directory.tell(engine, order):
+            carry.routed += 1
+            return
+        update = unfilled_update(
+            order,
+            OrderStatus.REJECTED,
+            RejectReason.NO_ENGINE,
+            f"engine {engine!r} is not running",
+        )
+        self._on_update(update)
+
+    def _on_cancel(self, cancel: CancelOrder) -> None:
+        try:
+            engine = self.carry.book.request_cancel(cancel.client_order_id, now=time.time_ns())
+        except UnknownOrderError:
+            logger.warning(
+                "{}: cancel of unknown order {} from {}",
+                self.name,
+                cancel.client_order_id,
+                cancel.strategy_id,
+            )
+            return
+        if engine is not None:
+            self.directory.tell(engine, cancel)
+
+    def _on_modify(self, modify: ModifyOrder) -> None:
+        book = self.carry.book
+        try:
+            engine = book.request_modify(modify, now=time.time_ns())
+        except (UnknownOrderError, IllegalTransitionError) as exc:
+            self._refuse_modify(modify, str(exc))
+            return
+        if engine is None:
+            self._refuse_modify(modify, "the order is no longer working")
+            return
+        self.directory.tell(engine, modify)
+
+    def _refuse_modify(self, modify: ModifyOrder, text: str) -> None:
+        """Answer a modification that cannot be sent: the order keeps its state."""
+        view = self.carry.book.get(modify.client_order_id)
+        if view is None:
+            logger.warning("{}: modify of unknown order {}", self.name, modify.client_order_id)
+            return
+        now = time.time_ns()
+        update = OrderUpdate(
+            id=next_id(),
+            ts_event=now,
+            ts_init=now,
+            client_order_id=view.client_order_id,
+            strategy_id=view.strategy_id,
+            symbol=view.symbol,
+            side=view.side,
+            status=view.status,
+            quantity=view.quantity,
+            filled_quantity=view.filled_quantity,
+            avg_fill_price=view.avg_fill_price,
+            reason=RejectReason.MODIFY_REFUSED,
+            message=text,
+            engine="",
+        )
+        self.directory.tell(strategy_actor(view.strategy_id), update)
+        self.directory.tell(EVENTS, update)
+
+    # --- events from engines (and refusals from risk) ------------------------------
+
+    def _on_update(self, update: OrderUpdate) -> None:
+        book = self.carry.book
+        if not update.engine and update.status is OrderStatus.REJECTED:
+            if update.reason is RejectReason.DUPLICATE_ORDER:
+                # Risk refused a second submission under an id still open: the
+                # order that owns the id is untouched; only the sender hears of it.
+                self.carry.refused += 1
+                self._forward(update, to_risk=False)
+                return
+            if book.refuse(update):
+                # Refused before it became an order (by risk, or held for an
+                # actor given up on): recorded RECEIVED -> REJECTED.
+                self.carry.refused += 1
+                self._forward(update, to_risk=False)
+                return
+        before = book.status(update.client_order_id)
+        try:
+            applied = book.apply_update(update)
+        except IllegalTransitionError as exc:
+            self._refused(exc, update.strategy_id, update.status.value, update.engine)
+            return
+        if applied:
+            to_risk = update.status.is_terminal or before is OrderStatus.PENDING_MODIFY
+            self._forward(update, to_risk=to_risk)
+
+    def _on_fill(self, fill: Fill) -> None:
+        try:
+            self.carry.book.apply_fill(fill)
+        except IllegalTransitionError as exc:
+            self._refused(exc, fill.strategy_id, "Fill", fill.engine)
+            if exc.discard:
+                return  # the same execution twice, or garbage: booking it would be wrong
+        tell = self.directory.tell
+        tell(strategy_actor(fill.strategy_id), fill)
+        tell(PORTFOLIO, fill)
+        tell(RISK, fill)
+        tell(EVENTS, fill)
+
+    def _forward(self, update: OrderUpdate, *, to_risk: bool) -> None:
+        tell = self.directory.tell
+        tell(strategy_actor(update.strategy_id), update)
+        if to_risk:
+            tell(RISK, update)
+        tell(EVENTS, update)
+
+    def _refused(
+        self, exc: IllegalTransitionError, strategy_id: str, event: str, engine: str
+    ) -> None:
+        status = "" if exc.status is None else exc.status.value
+        self._anomaly(
+            exc.client_order_id,
+            strategy_id,
+            status=status,
+            event=event,
+            detail=exc.detail,
+            engine=engine,
+        )
+
+    def _anomaly(
+        self,
+        client_order_id: str,
+        strategy_id: str,
+        *,
+        status: str,
+        event: str,
+        detail: str,
+        engine: str,
+    ) -> None:
+        self.carry.anomalies += 1
+        logger.error(
+            "{}: order {} ({}) refused {}: {}",
+            self.name,
+            client_order_id,
+            status or "unknown",
+            event,
+            detail,
+        )
+        now = time.time_ns()
+        self.directory.tell(
+            EVENTS,
+            OrderAnomaly(
+                id=next_id(),
+                ts_event=now,
+                ts_init=now,
+                client_order_id=client_order_id,
+                strategy_id=strategy_id,
+                status=status,
+                event=event,
+                detail=detail,
+                engine=engine,
+            ),
+        )
+
+    # --- failover ------------------------------------------------------------
+
+    def _route_orders(self, route: RouteOrders) -> None:
+        carry = self.carry
+        carry.engine = route.engine
+        if not route.unknown_at:
+            return
+        keep = set(route.keep)
+        now = time.time_ns()
+        for client_order_id in carry.book.open_at(route.unknown_at):
+            if client_order_id in keep:
+                continue
+            update = carry.book.mark_unknown(
+                client_order_id,
+                now=now,
+                message=f"{route.unknown_at} cannot tell whether this order is still working",
+            )
+            if update is not None:
+                self._forward(update, to_risk=False)
