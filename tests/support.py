@@ -345,3 +345,23 @@ class Scripted(Strategy):
                 else:
                     self.sell(bar.symbol, quantity, limit=limit)
         self.count += 1
+
+
+class ModifiesResting(Strategy):
+    """Bar 1: rests a limit buy of 10 at 90. Bar 2: modifies it to 20 at 99.5, which
+    the next bar (low 99) fills. Records what it is told."""
+
+    def on_start(self) -> None:
+        self.count = 0
+        self.order_id = ""
+        self.updates: list[OrderUpdate] = []
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.order_id = self.buy(bar.symbol, 10, limit=90.0)
+        elif self.count == 2:
+            self.modify(self.order_id, quantity=20, limit=99.5)
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
