@@ -236,6 +236,56 @@ BAD: list[tuple[str, str, str]] = [
         "engines.paper.faults.fail_probability: expected a number <= 1, got 1.5",
     ),
     (
+        "trading-hours-not-a-window",
+        GOOD + '[risk]\ntrading_hours = "9-17"\n',
+        'risk.trading_hours: expected "HH:MM-HH:MM" (e.g. "09:30-16:00"), got \'9-17\'',
+    ),
+    (
+        "trading-hours-odd-digits",
+        GOOD + '[risk]\ntrading_hours = "+9:30-16:00"\n',
+        'risk.trading_hours: expected "HH:MM-HH:MM"',
+    ),
+    (
+        "timezone-not-a-place",
+        GOOD + '[risk]\ntrading_hours = "09:30-16:00"\ntimezone = "right/America/New_York"\n',
+        "risk.timezone: unknown IANA time zone 'right/America/New_York'",
+    ),
+    (
+        "timezone-without-window",
+        GOOD + '[risk]\ntrading_hours = ""\ntimezone = "UTC"\n',
+        "risk.timezone: needs trading_hours",
+    ),
+    (
+        "trading-days-unknown",
+        GOOD + '[risk]\ntrading_hours = "09:30-16:00"\ntrading_days = ["funday"]\n',
+        "risk.trading_days: expected days among mon, tue, wed, thu, fri, sat, sun; got 'funday'",
+    ),
+    (
+        "burst-without-rate",
+        GOOD + "[risk]\norder_burst = 5\n",
+        "risk.order_burst: needs max_orders_per_s",
+    ),
+    (
+        "open-orders-negative",
+        GOOD + "[risk]\nmax_open_orders = -1\n",
+        "risk.max_open_orders: expected an integer >= 0, got -1",
+    ),
+    (
+        "retry-backoff-inverted",
+        GOOD + "[engines.paper.retry]\nbackoff_min_s = 2.0\nbackoff_max_s = 1.0\n",
+        "engines.paper.retry.backoff_max_s: expected >= backoff_min_s (2), got 1",
+    ),
+    (
+        "breaker-reset-zero",
+        GOOD + "[engines.paper.breaker]\nreset_s = 0\n",
+        "engines.paper.breaker.reset_s: expected a number > 0, got 0",
+    ),
+    (
+        "rate-limit-unknown-key",
+        GOOD + "[engines.paper.rate_limit]\ncalls_per_sec = 5\n",
+        "engines.paper.rate_limit.calls_per_sec",
+    ),
+    (
         "venue-feed-paced-twice",
         GOOD.replace('source = "synthetic"', 'source = "venue"\nspeed = 10.0')
         + '[feed.venue]\nmarket_data = "tcp://127.0.0.1:5702"\n',
