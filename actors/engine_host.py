@@ -92,12 +92,14 @@ from runtime.engine_guard import CircuitBreaker, CircuitState, RetryPolicy
 from runtime.messages import (
     Bar,
     CancelAll,
+    CancelNotFound,
     CancelOrder,
     EngineFault,
     Fill,
     Flush,
     GetSnapshot,
     ModifyOrder,
+    ModifyRefused,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -160,6 +162,9 @@ class EngineCarry:
     """The last update of each order open at the adapter."""
     retries: int = 0
     """Retries made so far."""
+    retrying: dict[str, bool] = field(default_factory=dict)
+    """Orders whose submit waits for a retry, and whether the adapter has reported
+    anything of them since (then the failed submit reached the broker)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +240,7 @@ class EngineHost(LeanActor):
         self._waiting: deque[WaitingCall] = deque(carry.waiting if carry is not None else ())
         self._live: dict[str, OrderUpdate] = dict(carry.live) if carry is not None else {}
         self._retries = carry.retries if carry is not None else 0
+        self._retrying: dict[str, bool] = dict(carry.retrying) if carry is not None else {}
         self._timers: Scheduler | None = None
         self._timers_closed = False
         self._timers_lock = threading.Lock()
@@ -287,11 +293,25 @@ class EngineHost(LeanActor):
             bucket=self._bucket,
             live=self._live,
             retries=self._retries,
+            retrying=self._retrying,
         )
 
     def release(self) -> None:
         super().release()
         self._stop_timers()
+        # Submits still waiting for their first call never reached any adapter:
+        # they are refused, not left UNKNOWN with the rest of this engine's orders.
+        try:
+            unsent = [c.request for c in list(self._waiting) if c.calls == 0]
+        except RuntimeError:  # the stuck thread moved the queue meanwhile
+            unsent = []
+        for request in unsent:
+            if type(request) is Order:
+                text = "engine replaced while stuck: the order was not sent"
+                update = self._update(
+                    request, OrderStatus.REJECTED, RejectReason.ENGINE_ERROR, text
+                )
+                self.directory.tell(ORDERS, update)
         try:
             self.adapter.close()
         except Exception:
@@ -324,7 +344,7 @@ class EngineHost(LeanActor):
             return adapter.working_orders()
         elif kind is Reconcile:
             # Answered at once; an adapter that cannot reach its broker says so,
-            # and the supervisor then has risk report the orders UNKNOWN.
+            # and the supervisor then has the order manager report the orders UNKNOWN.
             self._call(adapter.reconcile)
             return adapter.healthy(), adapter.working_orders()
         elif kind is GetSnapshot:
@@ -434,14 +454,28 @@ class EngineHost(LeanActor):
         adapter = self.adapter
         try:
             if type(request) is Order:
-                if calls and request.client_order_id in adapter.working_orders():
-                    self._reached(request)
-                    return None
+                if calls:
+                    if self._retrying.pop(request.client_order_id, False):
+                        # The adapter reported the order since the failed submit (it
+                        # filled, or was refused): it reached the broker; done.
+                        return None
+                    if request.client_order_id in adapter.working_orders():
+                        self._reached(request)
+                        return None
                 self._in_flight = request
                 events = adapter.submit(request)
                 self._in_flight = None
             elif type(request) is CancelOrder:
                 events = adapter.cancel(request.client_order_id, request.ts_event)
+                if (
+                    not events
+                    and not self.revoked
+                    and adapter.knows_all_orders()
+                    and request.client_order_id not in adapter.working_orders()
+                ):
+                    self.directory.tell(
+                        ORDERS, CancelNotFound(request.client_order_id, adapter.engine)
+                    )
             elif type(request) is ModifyOrder:
                 events = adapter.modify(
                     request.client_order_id,
@@ -483,6 +517,8 @@ class EngineHost(LeanActor):
             if self._policy.may_retry(calls):
                 delay = self._policy.delay(calls)
                 self._retries += 1
+                if type(request) is Order:
+                    self._retrying[request.client_order_id] = False
                 logger.warning(
                     "{}: {} (attempt {} of {}); retrying in {:.3f}s",
                     self.name,
@@ -498,10 +534,25 @@ class EngineHost(LeanActor):
                 error = f"{what} failed after {calls} attempts: {detail}"
         self._fault(error)
         if type(request) is Order:
+            self._retrying.pop(request.client_order_id, None)
             reason = RejectReason.ENGINE_ERROR
             self._route((self._update(request, OrderStatus.REJECTED, reason, error),))
         elif type(request) is ModifyOrder:
             self._refuse_modify(request, error)
+        elif type(request) is CancelOrder:
+            # The order keeps working: its owner hears that the cancel failed.
+            last = self._live.get(request.client_order_id)
+            if last is not None:
+                now = time.time_ns()
+                refused = dataclasses.replace(
+                    last,
+                    id=next_id(),
+                    ts_event=now,
+                    ts_init=now,
+                    reason=RejectReason.ENGINE_ERROR,
+                    message=error,
+                )
+                self._route((refused,))
         if opened:
             self._circuit_opened(error)
         return None
@@ -533,8 +584,15 @@ class EngineHost(LeanActor):
     def _refuse_modify(self, request: ModifyOrder, text: str) -> None:
         """Answer a modification as refused: the order's last update, reason MODIFY_REFUSED."""
         last = self._live.get(request.client_order_id)
-        if last is None:  # unknown here, or ended: its final update answers the order manager
+        if last is None:
+            # Not acknowledged yet (an adapter that answers later), or ended: the
+            # order manager answers it from its own book.
             logger.info("{}: modify of {} refused: {}", self.name, request.client_order_id, text)
+            if not self.revoked:
+                self.directory.tell(
+                    ORDERS,
+                    ModifyRefused(request, RejectReason.MODIFY_REFUSED, text, by_engine=True),
+                )
             return
         now = time.time_ns()
         refused = dataclasses.replace(
@@ -563,6 +621,8 @@ class EngineHost(LeanActor):
         for call in waiting:
             request = call.request
             if type(request) is Order:
+                if self._retrying.pop(request.client_order_id, False):
+                    continue  # reported by the adapter since: it reached the broker
                 if call.calls and request.client_order_id in working:
                     self._reached(request)  # at the broker: a cancel-all that follows ends it
                 elif call.calls and not known:
@@ -633,6 +693,9 @@ class EngineHost(LeanActor):
                 tell(SUPERVISOR, event)
                 continue
             assert not isinstance(event, EngineFault)
+            retrying = self._retrying
+            if retrying and event.client_order_id in retrying:
+                retrying[event.client_order_id] = True
             if type(event) is Fill:
                 self._fills += 1
             else:

@@ -105,6 +105,7 @@ class FeedActor(LeanActor):
         subscriptions: Sequence[Subscribe] = (),
         flush_chain: Sequence[str] = (),
         relay: Sequence[str] = (),
+        guard: Sequence[str] = (),
         on_finished: Callable[[], None] | None = None,
         sync_timeout_s: float = 30.0,
         carry: FeedCarry | None = None,
@@ -115,6 +116,7 @@ class FeedActor(LeanActor):
         self._subs: dict[str, dict[str, int]] = {}
         self._flush_chain = tuple(flush_chain)
         self._relay = tuple(relay)
+        self._guard = tuple(guard)
         self._on_finished = on_finished
         self._sync_timeout_s = sync_timeout_s
         self._pump_token = _Pump()
@@ -233,6 +235,8 @@ class FeedActor(LeanActor):
                     self._tell(ref, event)
         if observers:
             self._backlog.append((observers, event))
+            if self._config.lockstep and not self.revoked:
+                self._settle_observers()
 
     def _deliver_backlog(self) -> None:
         """Hand observers the events they have not had yet, in order."""
@@ -240,6 +244,36 @@ class FeedActor(LeanActor):
         for observers, event in backlog:
             for ref in observers:
                 self._tell(ref, event)
+
+    def _settle_observers(self) -> None:
+        """Lockstep: observers handle the previous event before the next one is published.
+
+        An observer answers its ``Flush`` with True when handling it made it tell
+        risk something (the portfolio's kill switch, a closed round trip); the
+        ``guard`` chain (risk, the order manager, the engines) is then flushed
+        too, so that a halt and its cancels take effect before the next event
+        reaches the engines, whatever the thread timing.
+        """
+        observers = {id(ref): ref for refs, _event in self._backlog for ref in refs}
+        self._deliver_backlog()
+        deadline = time.monotonic() + self._sync_timeout_s
+        signalled = False
+        for ref in observers.values():
+            future = self._ask(ref, Flush(), deadline)
+            if future is None:
+                continue
+            try:
+                signalled |= bool(future.get(timeout=max(0.0, deadline - time.monotonic())))
+            except pykka.Timeout:
+                logger.warning("feed: an observer did not answer within {}s", self._sync_timeout_s)
+            except Exception as exc:
+                logger.debug("feed: observer failed while handling data: {!r}", exc)
+                self._cache_version = -1
+        if signalled:
+            for name in self._guard:
+                target = self.directory.get(name)
+                if target is not None:
+                    self._wait_all([self._ask(target, Flush(), deadline)], deadline)
 
     def _publish_lockstep(
         self, event: Bar | Tick, engines: tuple[_Ref, ...], strategies: tuple[_Ref, ...]

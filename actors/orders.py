@@ -20,7 +20,15 @@ Routing: new orders go to the active engine; the supervisor's
 ``RouteOrders`` switches it (failover, failback) and, when an engine cannot
 say what is working there, has its open orders reported UNKNOWN (once each,
 except those it has not received yet). Cancels and modifications go to the
-engine that holds the order.
+engine that holds the order, and only the strategy that owns an order may
+cancel or modify it. A ``CancelAll`` (a halt) goes to every engine, behind
+every order routed before it.
+
+Risk learns from here how each modification it let through ended
+(``ModifyOutcome``), so that its exposure follows the engine's.
+
+Requests are published too: PENDING_CANCEL and PENDING_MODIFY updates go to
+the strategy and the event stream when a cancel or modify is sent.
 
 A client order id the book has seen before is refused with
 ``DUPLICATE_ORDER``; the order that owns the id is untouched.
@@ -41,12 +49,15 @@ from loguru import logger
 from runtime.actor import LeanActor
 from runtime.directory import Directory
 from runtime.messages import (
+    CancelAll,
+    CancelNotFound,
     CancelOrder,
     Fill,
     Flush,
     GetOrders,
     GetSnapshot,
     ModifyOrder,
+    ModifyOutcome,
     ModifyRefused,
     Order,
     OrderAnomaly,
@@ -108,10 +119,14 @@ class OrderManager(LeanActor):
         name: str,
         directory: Directory,
         engine: str,
+        engines: tuple[str, ...] = (),
         carry: OrdersCarry | None = None,
     ) -> None:
+        """``engine``: directory name of the engine new orders go to at first;
+        ``engines``: every engine's directory name (a cancel-all reaches them all)."""
         super().__init__(name=name, directory=directory)
         self.carry = carry if carry is not None else OrdersCarry(engine=engine, book=OrderBook())
+        self._engines = engines or (engine,)
 
     def handover(self, stuck: bool) -> OrdersCarry:
         return copy.deepcopy(self.carry) if stuck else self.carry
@@ -129,7 +144,17 @@ class OrderManager(LeanActor):
         elif kind is ModifyOrder:
             self._on_modify(message)
         elif kind is ModifyRefused:
-            self._refuse_modify(message.modify, f"{message.reason.value}: {message.message}")
+            self._modify_refused(
+                message.modify,
+                f"{message.reason.value}: {message.message}",
+                sent=message.by_engine,
+                tell_risk=False,
+            )
+        elif kind is CancelNotFound:
+            self._cancel_not_found(message)
+        elif kind is CancelAll:
+            for engine in self._engines:
+                self.directory.tell(engine, message)
         elif kind is RouteOrders:
             self._route_orders(message)
         elif kind is GetOrders:
@@ -176,39 +201,53 @@ class OrderManager(LeanActor):
         self._on_update(update)
 
     def _on_cancel(self, cancel: CancelOrder) -> None:
+        book = self.carry.book
         try:
-            engine = self.carry.book.request_cancel(cancel.client_order_id, now=time.time_ns())
-        except UnknownOrderError:
-            logger.warning(
-                "{}: cancel of unknown order {} from {}",
-                self.name,
-                cancel.client_order_id,
-                cancel.strategy_id,
+            before = book.status(cancel.client_order_id)
+            engine = book.request_cancel(
+                cancel.client_order_id, now=time.time_ns(), strategy_id=cancel.strategy_id
             )
+        except (UnknownOrderError, IllegalTransitionError) as exc:
+            logger.warning("{}: cancel from {} refused: {}", self.name, cancel.strategy_id, exc)
             return
-        if engine is not None:
-            self.directory.tell(engine, cancel)
+        if engine is None:
+            return
+        if before is not OrderStatus.PENDING_CANCEL:
+            self._announce(cancel.client_order_id, OrderStatus.PENDING_CANCEL)
+        self.directory.tell(engine, cancel)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         book = self.carry.book
         try:
             engine = book.request_modify(modify, now=time.time_ns())
         except (UnknownOrderError, IllegalTransitionError) as exc:
-            self._refuse_modify(modify, str(exc))
+            self._modify_refused(modify, str(exc))
             return
         if engine is None:
-            self._refuse_modify(modify, "the order is no longer working")
+            self._modify_refused(modify, "the order is no longer working")
             return
+        self._announce(modify.client_order_id, OrderStatus.PENDING_MODIFY)
         self.directory.tell(engine, modify)
 
-    def _refuse_modify(self, modify: ModifyOrder, text: str) -> None:
-        """Answer a modification that cannot be sent: the order keeps its state."""
-        view = self.carry.book.get(modify.client_order_id)
+    def _announce(self, client_order_id: str, status: OrderStatus) -> None:
+        """Publish a request's state (PENDING_CANCEL, PENDING_MODIFY) as the book has it."""
+        update = self._view_update(client_order_id, None, "")
+        if update is not None and update.status is status:
+            self._forward(update, to_risk=False)
+
+    def _view_update(
+        self,
+        client_order_id: str,
+        reason: RejectReason | None,
+        text: str,
+        status: OrderStatus | None = None,
+    ) -> OrderUpdate | None:
+        """An update carrying the book's view of an order (``status`` to override)."""
+        view = self.carry.book.get(client_order_id)
         if view is None:
-            logger.warning("{}: modify of unknown order {}", self.name, modify.client_order_id)
-            return
+            return None
         now = time.time_ns()
-        update = OrderUpdate(
+        return OrderUpdate(
             id=next_id(),
             ts_event=now,
             ts_init=now,
@@ -216,16 +255,69 @@ class OrderManager(LeanActor):
             strategy_id=view.strategy_id,
             symbol=view.symbol,
             side=view.side,
-            status=view.status,
+            status=view.status if status is None else status,
             quantity=view.quantity,
             filled_quantity=view.filled_quantity,
             avg_fill_price=view.avg_fill_price,
-            reason=RejectReason.MODIFY_REFUSED,
+            reason=reason,
             message=text,
             engine="",
         )
-        self.directory.tell(strategy_actor(view.strategy_id), update)
-        self.directory.tell(EVENTS, update)
+
+    def _modify_refused(
+        self, modify: ModifyOrder, text: str, *, sent: bool = False, tell_risk: bool = True
+    ) -> None:
+        """A modification refused without an engine's update (by risk, by the book, or,
+        ``sent``, by an engine that cannot answer it itself): the order keeps its values.
+
+        Risk is told unless the refusal is its own (it holds no pending modify then)."""
+        book = self.carry.book
+        status = book.status(modify.client_order_id)
+        if sent and status is OrderStatus.PENDING_MODIFY:
+            # Sent, and the engine could not answer it: it leaves PENDING_MODIFY
+            # through the state machine, as an engine's refusal would.
+            view = book.get(modify.client_order_id)
+            assert view is not None
+            working = (
+                OrderStatus.PARTIALLY_FILLED if view.filled_quantity > 0 else OrderStatus.ACCEPTED
+            )
+            update = self._view_update(
+                modify.client_order_id, RejectReason.MODIFY_REFUSED, text, working
+            )
+            assert update is not None
+            self._on_update(update)
+            return
+        update = self._view_update(modify.client_order_id, RejectReason.MODIFY_REFUSED, text)
+        if update is None or update.strategy_id != modify.strategy_id:
+            logger.warning(
+                "{}: modify of {} from {} refused: {}",
+                self.name,
+                modify.client_order_id,
+                modify.strategy_id,
+                text,
+            )
+        else:
+            self._forward(update, to_risk=False)
+        if tell_risk:
+            self.directory.tell(
+                RISK,
+                ModifyOutcome(modify.client_order_id, modify.strategy_id, False, 0.0, None, None),
+            )
+
+    def _cancel_not_found(self, message: CancelNotFound) -> None:
+        """The engine (the book of record) does not have the order: it is not working."""
+        book = self.carry.book
+        status = book.status(message.client_order_id)
+        if status is None or status.is_terminal:
+            return  # its final update came first
+        update = self._view_update(
+            message.client_order_id,
+            RejectReason.UNKNOWN_ORDER,
+            f"engine {message.engine} no longer has this order",
+            OrderStatus.CANCELLED,
+        )
+        assert update is not None
+        self._on_update(update)
 
     # --- events from engines (and refusals from risk) ------------------------------
 
@@ -244,15 +336,29 @@ class OrderManager(LeanActor):
                 self.carry.refused += 1
                 self._forward(update, to_risk=False)
                 return
-        before = book.status(update.client_order_id)
         try:
             applied = book.apply_update(update)
         except IllegalTransitionError as exc:
             self._refused(exc, update.strategy_id, update.status.value, update.engine)
             return
-        if applied:
-            to_risk = update.status.is_terminal or before is OrderStatus.PENDING_MODIFY
-            self._forward(update, to_risk=to_risk)
+        if not applied:
+            return
+        self._forward(update, to_risk=update.status.is_terminal)
+        answer = book.modify_answer
+        if answer:
+            view = book.get(update.client_order_id)
+            assert view is not None
+            self.directory.tell(
+                RISK,
+                ModifyOutcome(
+                    view.client_order_id,
+                    view.strategy_id,
+                    answer == "done",
+                    view.quantity,
+                    view.limit_price,
+                    view.stop_price,
+                ),
+            )
 
     def _on_fill(self, fill: Fill) -> None:
         try:

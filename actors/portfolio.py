@@ -124,6 +124,7 @@ class PortfolioActor(LeanActor):
         self._trips = carry.trips
         self._guard = carry.guard
         self._guarded = carry.guard.active
+        self._told_risk = False
 
     def handover(self, stuck: bool) -> PortfolioCarry:
         return copy.deepcopy(self._carry) if stuck else self._carry
@@ -144,7 +145,12 @@ class PortfolioActor(LeanActor):
             return self.snapshot()
         elif kind is RearmLossGuard:
             self._guard.rearm()
-        elif kind is not Flush:
+        elif kind is Flush:
+            # True when risk was told something since the last flush: a lockstep
+            # feed then lets risk act on it before the next event.
+            told, self._told_risk = self._told_risk, False
+            return told
+        else:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
 
@@ -164,6 +170,7 @@ class PortfolioActor(LeanActor):
         tell(EVENTS, position)
         closed = self._trips.on_fill(fill, position)
         if closed is not None:
+            self._told_risk = True
             tell(RISK, closed)
             tell(EVENTS, closed)
         if self._guarded:
@@ -171,5 +178,6 @@ class PortfolioActor(LeanActor):
 
     def _report(self, breaches: tuple[LossLimitBreached, ...]) -> None:
         for breach in breaches:
+            self._told_risk = True
             self.directory.tell(RISK, breach)
             self.directory.tell(EVENTS, breach)

@@ -21,9 +21,14 @@ risk's own kill switch fired is ignored. Per strategy, an operator's
 pause it until ``ResumeStrategy``.
 
 The kill switch: a ``LossLimitBreached`` from the portfolio halts trading at
-once (the next intent is refused) and asks the runtime to enter HALTED,
-which cancels every working order at the engines. After ``Halt`` (a core
-actor failed past its intensity) every new order is refused too.
+once (the next intent is refused), sends a cancel-all down the order path
+(behind every order already accepted, so none of them can start working
+after it) and asks the runtime to enter HALTED. After ``Halt`` (a core actor
+failed past its intensity) every new order is refused for the rest of the
+run: no reset lifts it.
+
+Modifications: one at a time per order; risk holds the one it let through
+until the order manager says how it ended (``ModifyOutcome``).
 
 Everything survives a restart of the risk actor (``handover``).
 """
@@ -42,6 +47,7 @@ from runtime.actor import LeanActor
 from runtime.config import RiskConfig
 from runtime.directory import Directory
 from runtime.messages import (
+    CancelAll,
     CancelOrder,
     Fill,
     Flush,
@@ -49,6 +55,7 @@ from runtime.messages import (
     Halt,
     LossLimitBreached,
     ModifyOrder,
+    ModifyOutcome,
     ModifyRefused,
     Order,
     OrderIntent,
@@ -103,7 +110,9 @@ class RiskBook:
     state_version: int = 0
     state_reason: str = ""
     halted: str = ""
-    """Why trading is halted (core failure or kill switch); empty otherwise."""
+    """Why the kill switch halted trading; empty otherwise (an operator's reset clears it)."""
+    core_failure: str = ""
+    """Why a core actor's failure halted trading for good (``Halt``); empty otherwise."""
     modifies: dict[str, ModifyOrder] = field(default_factory=dict)
     """Accepted modifications not yet answered by the engine, by client order id."""
 
@@ -166,14 +175,17 @@ class RiskActor(LeanActor):
             book.ledger.on_fill(message)
         elif kind is OrderUpdate:
             self._on_update(message)
-        elif kind is CancelOrder:
-            self.directory.tell(ORDERS, message)
+        elif kind is CancelOrder or kind is CancelAll:
+            if not self.directory.tell(ORDERS, message):
+                logger.error("{}: the order manager is not running: {} lost", self.name, message)
         elif kind is ModifyOrder:
             self._on_modify(message)
         elif kind is TradeClosed:
             self._on_trade_closed(message)
         elif kind is LossLimitBreached:
             self._kill_switch(message)
+        elif kind is ModifyOutcome:
+            self._modify_answered(message)
         elif kind is SetTradingState:
             if message.version >= book.state_version:
                 book.state, book.state_version = message.state, message.version
@@ -181,8 +193,8 @@ class RiskActor(LeanActor):
                 if message.state is not RuntimeState.HALTED:
                     book.halted = ""
         elif kind is Halt:
-            book.halted = message.reason
-            book.state, book.state_reason = RuntimeState.HALTED, message.reason
+            # A core actor is gone for good: only a new runtime lifts this.
+            book.core_failure = message.reason
         elif kind is PauseStrategy:
             self._pause(message.strategy_id, RejectReason.PAUSED, message.reason)
         elif kind is ResumeStrategy:
@@ -200,8 +212,8 @@ class RiskActor(LeanActor):
             accepted=book.accepted,
             rejected=book.rejected,
             by_strategy=tuple(sorted((s, n, r) for s, (n, r) in book.intents.items())),
-            state=book.state,
-            halted=book.halted,
+            state=RuntimeState.HALTED if book.core_failure else book.state,
+            halted=book.core_failure or book.halted,
             paused=tuple(
                 sorted(
                     (sid, pause[1])
@@ -222,8 +234,8 @@ class RiskActor(LeanActor):
             intent,
             self.limits_of(intent.strategy_id),
             exposure,
-            mode=book.state,
-            mode_reason=book.halted or book.state_reason,
+            mode=RuntimeState.HALTED if book.core_failure else book.state,
+            mode_reason=book.core_failure or book.halted or book.state_reason,
             now=time.monotonic(),
         )
         if breach is None:
@@ -241,27 +253,37 @@ class RiskActor(LeanActor):
             self.directory.tell(EVENTS, update)
 
     def _on_update(self, update: OrderUpdate) -> None:
-        book = self.book
-        exposure = book.ledger.exposure(update.strategy_id)
-        modify = book.modifies.pop(update.client_order_id, None)
+        """The order manager passes terminal updates only: the order no longer counts."""
         if update.status.is_terminal:
-            exposure.on_update(update)
-        elif modify is not None:
-            if update.reason is RejectReason.MODIFY_REFUSED:
-                exposure.modify_refused(update.client_order_id)
-            else:
-                exposure.on_modified(
-                    update.client_order_id, update.quantity, modify.limit_price, modify.stop_price
-                )
+            self.book.modifies.pop(update.client_order_id, None)
+            self.book.ledger.exposure(update.strategy_id).on_update(update)
+
+    def _modify_answered(self, outcome: ModifyOutcome) -> None:
+        if self.book.modifies.pop(outcome.client_order_id, None) is None:
+            return
+        exposure = self.book.ledger.exposure(outcome.strategy_id)
+        if outcome.applied:
+            exposure.on_modified(
+                outcome.client_order_id,
+                outcome.quantity,
+                outcome.limit_price,
+                outcome.stop_price,
+            )
+        else:
+            exposure.modify_refused(outcome.client_order_id)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         book = self.book
+        if modify.client_order_id in book.modifies:
+            text = "a modify of this order is still pending"
+            self.directory.tell(ORDERS, ModifyRefused(modify, RejectReason.MODIFY_REFUSED, text))
+            return
         breach = check_modify(
             modify,
             self.limits_of(modify.strategy_id),
             book.ledger.exposure(modify.strategy_id),
-            mode=book.state,
-            mode_reason=book.halted or book.state_reason,
+            mode=RuntimeState.HALTED if book.core_failure else book.state,
+            mode_reason=book.core_failure or book.halted or book.state_reason,
             now=time.monotonic(),
         )
         if breach is None:
@@ -285,6 +307,9 @@ class RiskActor(LeanActor):
         logger.critical("{}: {}", self.name, reason)
         book.halted = reason
         book.state, book.state_reason = RuntimeState.HALTED, reason
+        # Cancel at once, behind every order accepted so far (the runtime's own
+        # cancel-all, on entering HALTED, follows; a second one finds nothing).
+        self.directory.tell(ORDERS, CancelAll(RejectReason.HALTED, f"trading halted: {reason}"))
         if self._on_halt is not None:
             version = self._on_halt(reason)
             book.state_version = max(book.state_version, version)

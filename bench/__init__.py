@@ -2,15 +2,21 @@
 
 Modules:
 
-- :mod:`bench.latency`: tick-to-order latency of the runtime next to a floor
-  of plain threads and ``queue.SimpleQueue`` doing the same work per hop, in
+- :mod:`bench.latency`: tick-to-order latency of the runtime (five hops:
+  feed, strategy, risk, order manager, engine) next to a floor of plain
+  threads and ``queue.SimpleQueue`` doing the same work per hop, in
   two scenarios: ``signal`` (one order on a quiet runtime; the verdict) and
   ``every-bar`` (an order and the previous order's fill on every bar);
+- :mod:`bench.orderflow`: what risk and the order manager cost per order:
+  their pure work (:mod:`bench._order_cost`) and the latency and orders/s
+  through the two actors next to a bare two-hop relay
+  (:mod:`bench._relays`; the orders from :mod:`bench._orderstream`);
 - :mod:`bench.fanout`: bar fan-out throughput to 1, 10 and 100 strategies;
 - :mod:`bench._supervision`: strategy restart latency and engine failover
   latency (and the strategy that fails on purpose for the first);
 - :mod:`bench.strategies`: the strategies the benchmarks run;
-- :mod:`bench.report`: renders ``BENCHMARKS.md``;
+- :mod:`bench.report`: renders ``BENCHMARKS.md`` (the order-flow section:
+  :mod:`bench._report_orderflow`);
 - :mod:`bench.run`: the command line.
 
 Benchmarks report figures; they assert nothing about behaviour (tests do).

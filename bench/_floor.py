@@ -15,7 +15,9 @@ classes, and nothing else:
    exposure, then :func:`actors.risk.order_from_intent` and
    ``StrategyExposure.order_sent``, the calls ``RiskActor`` makes;
 4. orders: ``OrderBook.route``, as the order manager records an order
-   (RECEIVED, VALIDATED, ROUTED) before sending it to the engine;
+   (RECEIVED, VALIDATED, ROUTED) before sending it to the engine; the
+   book's ROUTED stamps (:meth:`Floor.routed_orders`, read once the threads
+   stopped) time this hop as the order manager's own book times it;
 5. engine: ``MatchingEngine.on_bar(bar)`` for bars, so orders working from
    earlier bars fill as they do in the paper engine (the floor has no
    portfolio or event sink: the fills and updates are counted and dropped),
@@ -62,7 +64,7 @@ from runtime.messages import (
     TimeInForce,
     next_id,
 )
-from runtime.order_states import OrderBook
+from runtime.order_states import OrderBook, OrderView
 from runtime.risk_rules import StrategyExposure, check_intent
 from strategies.base import Strategy
 
@@ -233,6 +235,10 @@ class Floor:
         if not barrier.reached.wait(timeout_s):
             self.raise_error()
             raise TimeoutError(f"floor: the barrier did not reach hop 5 within {timeout_s}s")
+
+    def routed_orders(self) -> tuple[OrderView, ...]:
+        """Every order the orders hop routed, as its book has them (call after :meth:`stop`)."""
+        return self._book.orders(open_only=False)
 
     def raise_error(self) -> None:
         """Raise the first exception a hop raised, if any."""

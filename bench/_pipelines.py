@@ -1,4 +1,7 @@
-"""The pipelines the latency benchmark times: four hops from a bar to an accepted order.
+"""The pipelines the latency benchmark times: five hops from a bar to an accepted order.
+
+The hops are those of the runtime: feed, strategy, risk, order manager,
+engine.
 
 Each pipeline takes bars one at a time (:meth:`Pipeline.send` returns once the
 paper engine accepted the order the bar caused; :meth:`Pipeline.push` hands
@@ -8,15 +11,21 @@ complete rest (:meth:`Pipeline.settle`), and turns what it saw into
 clock the strategy host and the risk actor already use for ``ts_init``.
 
 - :class:`TradepitPipeline`: the whole runtime (:class:`~runtime.boot.Runtime`:
-  supervisor, feed, strategy host, risk, paper engine, portfolio, event
-  sink), fed with :meth:`~runtime.boot.Runtime.inject`; an event-sink
+  supervisor, feed, strategy host, risk, order manager, paper engine,
+  portfolio, event sink), fed with :meth:`~runtime.boot.Runtime.inject`; an event-sink
   listener wakes the injector on ACCEPTED.
-- :class:`ActorsPipeline`: the same four tradepit actor classes wired by
+- :class:`ActorsPipeline`: the same five tradepit actor classes wired by
   hand and nothing else (no supervisor, portfolio or event sink); the feed
   sends each bar to the engine (stage 0) before the strategy (stage 1), as
   in the runtime and the floor: what pykka and the actors cost on their own.
-- :class:`FloorPipeline`: four plain threads joined by ``queue.SimpleQueue``
+- :class:`FloorPipeline`: five plain threads joined by ``queue.SimpleQueue``
   doing each hop's work (see :class:`~bench._floor.Floor`).
+
+Besides the stamps the messages carry (the intent's and the order's
+``ts_init``, the ACCEPTED update's ``ts_init``), each sample has the time the
+order manager recorded the order ROUTED (its ``OrderBook`` history, stamped
+just before it tells the engine), read from the book when the pipeline stops,
+so the order manager's hop is a segment of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +43,7 @@ from actors.brokers.base import AdapterEvent
 from actors.brokers.paper import PaperAdapter
 from actors.engine_host import EngineHost
 from actors.feed import FeedActor
+from actors.orders import OrderManager
 from actors.risk import RiskActor
 from actors.strategy_host import StrategyHost
 from bench._floor import Floor
@@ -45,6 +55,7 @@ from runtime.ids import ClientOrderIds, run_tag
 from runtime.messages import (
     Bar,
     Flush,
+    GetOrders,
     Handshake,
     Message,
     Order,
@@ -52,7 +63,8 @@ from runtime.messages import (
     OrderUpdate,
     Subscribe,
 )
-from runtime.names import FEED, RISK, engine_actor, strategy_actor
+from runtime.names import FEED, ORDERS, RISK, engine_actor, strategy_actor
+from runtime.order_states import OrderView
 
 __all__ = [
     "ActorsPipeline",
@@ -60,6 +72,7 @@ __all__ = [
     "Pipeline",
     "Sample",
     "TradepitPipeline",
+    "routed_stamps",
 ]
 
 WAIT_S = 10.0
@@ -68,7 +81,7 @@ WAIT_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """The four stamps of one bar's trip, ns (``time.time_ns``)."""
+    """The five stamps of one bar's trip, ns (``time.time_ns``)."""
 
     injected: int
     """Just before the bar was handed to the feed."""
@@ -76,6 +89,8 @@ class Sample:
     """``OrderIntent.ts_init``: the strategy built the intent."""
     order: int
     """``Order.ts_init``: risk built the order."""
+    routed: int
+    """ROUTED in the order manager's book: it is about to tell the engine."""
     accepted: int
     """``OrderUpdate.ts_init`` of ACCEPTED: the engine accepted it."""
 
@@ -85,23 +100,38 @@ class Sample:
         return (self.accepted - self.injected) / 1_000
 
     @property
-    def segments_us(self) -> tuple[float, float, float]:
-        """(feed + strategy up to the intent, risk, engine), microseconds."""
+    def segments_us(self) -> tuple[float, float, float, float]:
+        """(feed + strategy up to the intent, risk, order manager, engine), microseconds."""
         return (
             (self.intent - self.injected) / 1_000,
             (self.order - self.intent) / 1_000,
-            (self.accepted - self.order) / 1_000,
+            (self.routed - self.order) / 1_000,
+            (self.accepted - self.routed) / 1_000,
         )
 
 
-def _sample(injected: int, order: Order, update: OrderUpdate) -> Sample:
-    if update.status is not OrderStatus.ACCEPTED or update.client_order_id != order.client_order_id:
-        raise RuntimeError(f"unexpected engine answer {update!r} to {order.client_order_id}")
-    return Sample(injected, order.ts_intent, order.ts_init, update.ts_init)
+def _sample(injected: int, order: Order, update: OrderUpdate, routed: dict[str, int]) -> Sample:
+    coid = order.client_order_id
+    if update.status is not OrderStatus.ACCEPTED or update.client_order_id != coid:
+        raise RuntimeError(f"unexpected engine answer {update!r} to {coid}")
+    if coid not in routed:
+        raise RuntimeError(f"the order manager has no ROUTED stamp for {coid}")
+    return Sample(injected, order.ts_intent, order.ts_init, routed[coid], update.ts_init)
+
+
+def routed_stamps(views: Iterable[OrderView]) -> dict[str, int]:
+    """Client order id -> time the order entered ROUTED, from order-book views."""
+    stamps: dict[str, int] = {}
+    for view in views:
+        for ts, status in view.history:
+            if status is OrderStatus.ROUTED:
+                stamps[view.client_order_id] = ts
+                break
+    return stamps
 
 
 class Pipeline(abc.ABC):
-    """Four hops from a bar to an accepted order, one bar in flight at a time."""
+    """Five hops from a bar to an accepted order, one bar in flight at a time."""
 
     label: str = ""
     """Name in the report."""
@@ -126,8 +156,9 @@ class Pipeline(abc.ABC):
         """Prepare to wait for the next acceptance."""
 
     @abc.abstractmethod
-    def _stop(self) -> None:
-        """Stop every thread of the pipeline."""
+    def _stop(self) -> dict[str, int]:
+        """Stop every thread of the pipeline; return the ROUTED stamp of every order
+        (:func:`routed_stamps` of the order manager's book)."""
 
     @abc.abstractmethod
     def settle(self) -> None:
@@ -152,9 +183,9 @@ class Pipeline(abc.ABC):
 
     def stop(self) -> list[Sample]:
         """Stop, and return the timed samples in the order they were taken."""
-        self._stop()
+        routed = self._stop()
         return [
-            _sample(t, o if o is not None else self._order(u.client_order_id), u)
+            _sample(t, o if o is not None else self._order(u.client_order_id), u, routed)
             for t, o, u in self._timed
         ]
 
@@ -228,11 +259,13 @@ class TradepitPipeline(Pipeline):
         for strategy in self._strategies:
             runtime.ask(strategy, Flush())
 
-    def _stop(self) -> None:
+    def _stop(self) -> dict[str, int]:
         self.settle()  # the event sink has seen every Order
+        views: tuple[OrderView, ...] = self._runtime.ask(ORDERS, GetOrders(open_only=False))
         summary = self._runtime.stop()
         if summary.stuck_threads:
             raise RuntimeError(f"threads did not stop: {summary.stuck_threads}")
+        return routed_stamps(views)
 
 
 # --- bare actors --------------------------------------------------------------
@@ -260,9 +293,9 @@ class _ProbeAdapter(PaperAdapter):
 
 
 class ActorsPipeline(Pipeline):
-    """feed -> strategy host -> risk -> engine host, wired by hand, nothing else."""
+    """feed -> strategy host -> risk -> order manager -> engine host, wired by hand."""
 
-    label = "tradepit actors, 4 hops only"
+    label = "tradepit actors, 5 hops only"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -281,7 +314,8 @@ class ActorsPipeline(Pipeline):
             # EngineHost takes an adapter factory (a replacement host would build a
             # fresh adapter); here there is no replacement: always the probe adapter.
             (engine, EngineHost, {"adapter": lambda: self._adapter}),
-            (RISK, RiskActor, {"limits": s.risk, "overrides": {}, "engine": engine}),
+            (ORDERS, OrderManager, {"engine": engine}),
+            (RISK, RiskActor, {"limits": s.risk, "overrides": {}, "on_halt": None}),
             (
                 strategy_name,
                 StrategyHost,
@@ -300,18 +334,33 @@ class ActorsPipeline(Pipeline):
                 },
             ),
         ]
-        for name, cls, kwargs in starts:
-            ref = cls.start(name=name, directory=d, **kwargs)
-            self._refs.append(ref)
-            ref.ask(Handshake(), timeout=WAIT_S)
-            d.register(name, ref)
-        engine_ref, risk_ref, strategy_ref, feed_ref = self._refs
-        # pipeline order, then the strategy again: the engine routes the
-        # updates and fills of its orders back to it
-        self._flush_order = (feed_ref, strategy_ref, risk_ref, engine_ref, strategy_ref)
+        try:
+            for name, cls, kwargs in starts:
+                ref = cls.start(name=name, directory=d, **kwargs)
+                self._refs.append(ref)
+                ref.ask(Handshake(), timeout=WAIT_S)
+                d.register(name, ref)
+        except BaseException:
+            self._stop_refs()
+            raise
+        engine_ref, orders_ref, risk_ref, strategy_ref, feed_ref = self._refs
+        # pipeline order, then the way back: the engine sends the updates and
+        # fills of its orders to the order manager, which routes them to the
+        # strategy and (fills, ends of orders) to risk
+        self._flush_order = (
+            feed_ref,
+            strategy_ref,
+            risk_ref,
+            orders_ref,
+            engine_ref,
+            orders_ref,
+            strategy_ref,
+            risk_ref,
+        )
 
     def settle(self) -> None:
-        """Ask ``Flush`` of feed, strategy, risk, engine, then the strategy again."""
+        """Ask ``Flush`` of feed, strategy, risk, orders, engine, then of orders,
+        strategy and risk again."""
         for ref in self._flush_order:
             ref.ask(Flush(), timeout=WAIT_S)
 
@@ -328,7 +377,15 @@ class ActorsPipeline(Pipeline):
         assert result is not None
         return result
 
-    def _stop(self) -> None:
+    def _stop(self) -> dict[str, int]:
+        orders_ref = self._refs[1]
+        views: tuple[OrderView, ...] = orders_ref.ask(
+            GetOrders(open_only=False), block=True, timeout=WAIT_S
+        )
+        self._stop_refs()
+        return routed_stamps(views)
+
+    def _stop_refs(self) -> None:
         for ref in reversed(self._refs):
             ref.stop(block=True, timeout=WAIT_S)
 
@@ -337,7 +394,7 @@ class ActorsPipeline(Pipeline):
 
 
 class FloorPipeline(Pipeline):
-    """Four plain threads and ``queue.SimpleQueue`` (see :class:`~bench._floor.Floor`)."""
+    """Five plain threads and ``queue.SimpleQueue`` (see :class:`~bench._floor.Floor`)."""
 
     label = "floor (plain threads + SimpleQueue)"
 
@@ -371,9 +428,10 @@ class FloorPipeline(Pipeline):
         return result
 
     def settle(self) -> None:
-        """Push a barrier through hops 1 -> 2 -> 3 -> 4 and wait until hop 4 has it."""
+        """Push a barrier through hops 1 -> ... -> 5 and wait until hop 5 has it."""
         self._floor.settle(WAIT_S)
 
-    def _stop(self) -> None:
+    def _stop(self) -> dict[str, int]:
         self._floor.stop(WAIT_S)
         self._floor.raise_error()
+        return routed_stamps(self._floor.routed_orders())

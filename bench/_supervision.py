@@ -454,7 +454,8 @@ class FailoverSample:
     """``EngineFault.ts_event`` of the fault that reached the threshold (``time_ns``,
     stamped by the primary's engine actor right after its adapter raised)."""
     switched: int
-    """``EngineFailedOver.ts_event``: the supervisor told risk to route to the backup."""
+    """``EngineFailedOver.ts_event``: the supervisor told the order manager to route
+    to the backup."""
     injected: int
     """``time_ns`` just before the benchmark injected the next bar (on seeing the switch)."""
     accepted: int

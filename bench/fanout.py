@@ -3,9 +3,9 @@
 Every strategy is a :class:`~bench.strategies.CountBars` subscribed to the
 same symbol: it counts bars and places no orders, so the figure is the cost
 of moving bars, not of trading. The whole runtime runs (feed, strategies,
-risk, paper engine, portfolio, event sink); the feed replays a list of bars
-built in memory up front, at full speed (``speed = 0``) with the default
-``max_in_flight``, or in lockstep.
+risk, order manager, paper engine, portfolio, event sink); the feed replays
+a list of bars built in memory up front, at full speed (``speed = 0``) with
+the default ``max_in_flight``, or in lockstep.
 
 Timing: from the moment the feed pulls the first bar until
 ``Runtime.finished`` is set and ``Runtime.settle()`` returned (every

@@ -116,13 +116,9 @@ def _summary(samples: Sequence[Sample]) -> Percentiles:
     return percentiles([s.total_us for s in samples])
 
 
-def _segments(samples: Sequence[Sample]) -> tuple[float, float, float]:
-    columns = list(zip(*(s.segments_us for s in samples), strict=True))
-    return (
-        percentiles(columns[0]).p50,
-        percentiles(columns[1]).p50,
-        percentiles(columns[2]).p50,
-    )
+def _segments(samples: Sequence[Sample]) -> tuple[float, ...]:
+    columns = zip(*(s.segments_us for s in samples), strict=True)
+    return tuple(percentiles(column).p50 for column in columns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,8 +170,8 @@ class ScenarioResult:
         """Latency of pipeline ``key`` over all rounds, microseconds."""
         return _summary(self.pooled(key))
 
-    def segments_us(self, key: str) -> tuple[float, float, float]:
-        """Median (to intent, risk, engine) of pipeline ``key``, microseconds."""
+    def segments_us(self, key: str) -> tuple[float, ...]:
+        """Median (to intent, risk, order manager, engine) of pipeline ``key``, microseconds."""
         return _segments(self.pooled(key))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bench._report_orderflow import orderflow_section
 from bench._stats import Machine, Percentiles
 from bench._supervision import (
     FAILOVER_TARGET_MS,
@@ -21,6 +22,7 @@ from bench.latency import (
     LatencyResult,
     ScenarioResult,
 )
+from bench.orderflow import OrderflowResult
 
 __all__ = ["Report", "render"]
 
@@ -45,6 +47,8 @@ class Report:
     """Strategy restart latency, unless skipped."""
     failover: FailoverResult | None = None
     """Engine failover latency, unless skipped."""
+    orderflow: OrderflowResult | None = None
+    """Risk and order manager overhead per order, unless skipped."""
 
 
 def _us(value: float) -> str:
@@ -156,12 +160,12 @@ def _scenario(result: ScenarioResult) -> list[str]:
         "the segments' medians need not add up to the median of the total):",
         "",
         "| pipeline | inject -> feed -> strategy builds the intent | intent -> risk "
-        "builds the order | order -> engine accepts it |",
-        "|---|---:|---:|---:|",
+        "builds the order | order -> order manager routes it | routed -> engine accepts it |",
+        "|---|---:|---:|---:|---:|",
     ]
     for key, _ in PIPELINES:
-        intent, risk, engine = result.segments_us(key)
-        lines.append(f"| {result.labels[key]} | {_us(intent)} | {_us(risk)} | {_us(engine)} |")
+        cells = " | ".join(_us(v) for v in result.segments_us(key))
+        lines.append(f"| {result.labels[key]} | {cells} |")
     lines += ["", f"This scenario took {result.seconds:.0f} s.", ""]
     return lines
 
@@ -178,9 +182,10 @@ def _latency(result: LatencyResult) -> list[str]:
         *_headline(result),
         "The verdict is on the *signal* scenario: a bar that causes an order on an",
         "otherwise quiet runtime isolates the per-order path (feed, strategy, risk,",
-        "engine), which is what the target is about. The *every-bar* scenario is a",
-        "stress case: every bar places an order and also fills the previous one, so on",
-        "the same bar tradepit routes that fill and its updates to the strategy, the",
+        "order manager, engine), which is what the target is about. The *every-bar*",
+        "scenario is a stress case: every bar places an order and also fills the",
+        "previous one, so on the same bar tradepit's order manager checks that fill and",
+        "its updates against the order book and routes them to the strategy, risk, the",
         "portfolio (which books it and publishes a position) and the event sink, while",
         "the floor matches the fill and drops it. Its ratio is reported, not judged.",
         "",
@@ -190,41 +195,51 @@ def _latency(result: LatencyResult) -> list[str]:
     lines += [
         "### How measured",
         "",
-        "Every pipeline has the same four hops (feed, strategy, risk, engine), runs the",
-        "scenario's strategy on a paper engine without costs and without risk limits,",
-        "and is timed with `time.time_ns` from just before the bar is handed to hop 1 to",
-        "the `ts_init` of the engine's ACCEPTED `OrderUpdate` (the runtime is started",
-        "with `clock=time.time_ns`, so the matching engine stamps with the same clock;",
-        "the intent's and the order's own `ts_init` give the segments). The injector",
+        "Every pipeline has the same five hops (feed, strategy, risk, order manager,",
+        "engine), runs the scenario's strategy on a paper engine without costs and",
+        "without risk limits, and is timed with `time.time_ns` from just before the bar",
+        "is handed to hop 1 to the `ts_init` of the engine's ACCEPTED `OrderUpdate` (the",
+        "runtime is started with `clock=time.time_ns`, so the matching engine stamps",
+        "with the same clock). The segments come from the intent's and the order's own",
+        "`ts_init` and from the ROUTED entry of the order's history in the order",
+        "manager's `OrderBook` (stamped just before it tells the engine; read from the",
+        "book when the pipeline stops). The injector",
         "waits for each acceptance before it sends the next bar. In every pipeline the",
         "feed hop hands each bar to the engine hop first and to the strategy hop",
         "second, and the engine matches every bar, so working orders fill as in the",
         "paper engine.",
         "",
         "- *tradepit* is the whole `Runtime` (supervisor, feed, strategy host, risk,",
-        "  paper engine, portfolio, event sink) started with an empty source and fed",
-        "  with `Runtime.inject`; a listener on the event sink wakes the injector. It",
-        "  is brought to rest by a `Flush` of the feed, `Runtime.settle()` (strategies,",
-        "  risk, engines, portfolio, event sink) and a second `Flush` of the strategies",
-        "  (the engine routes fills back to them after their first flush).",
-        "- *floor* is four plain threads joined by `queue.SimpleQueue` doing each hop's",
+        "  order manager, paper engine, portfolio, event sink) started with an empty",
+        "  source and fed with `Runtime.inject`; a listener on the event sink wakes the",
+        "  injector. It is brought to rest by a `Flush` of the feed, `Runtime.settle()`",
+        "  (strategies, risk, order manager, engines, then the way back: order manager,",
+        "  strategies, portfolio, risk, order manager, event sink) and a second `Flush`",
+        "  of the strategies.",
+        "- *floor* is five plain threads joined by `queue.SimpleQueue` doing each hop's",
         "  work with the same message classes: the feed hop puts the bar on the engine",
         "  hop's queue, then on the strategy hop's; the strategy hop runs the same",
         "  strategy class through a context that keeps the last close per symbol and",
         "  builds the `OrderIntent` (with its `market_price`) as the strategy host does;",
-        "  the risk hop runs `actors.risk.check_intent` and `order_from_intent`, the",
-        "  same two calls the risk actor makes; the engine hop runs",
-        "  `MatchingEngine.on_bar` for bars and `MatchingEngine.submit` for orders. The",
-        "  floor has no portfolio or event sink and routes nothing back: the fills are",
-        "  counted and dropped, the strategy's position stays flat and its open orders",
-        "  are every order it submitted. It is brought to rest by a barrier pushed",
-        "  through hops 1 -> 2 -> 3 -> 4; the engine hop sets an event when it arrives.",
-        "- *actors only* is the four tradepit actor classes (`FeedActor`,",
-        "  `StrategyHost`, `RiskActor`, `EngineHost` with a paper adapter) wired by hand",
-        "  with nothing else (no supervisor, portfolio or event sink; the engine is",
-        "  subscribed to bars at stage 0 like the runtime's): what pykka and the actors",
-        "  cost by themselves. It is brought to rest by a `Flush` of the feed, strategy,",
-        "  risk and engine in that order, then of the strategy again.",
+        "  the risk hop runs `runtime.risk_rules.check_intent` with the strategy's",
+        "  `StrategyExposure`, `order_from_intent` and `StrategyExposure.order_sent`, the",
+        "  calls the risk actor makes; the orders hop runs `OrderBook.route` (RECEIVED,",
+        "  VALIDATED, ROUTED), as the order manager does before it tells the engine; the",
+        "  engine hop runs `MatchingEngine.on_bar` for bars and `MatchingEngine.submit`",
+        "  for orders. The floor has no portfolio or event sink and routes nothing back:",
+        "  the fills and updates are counted and dropped (so its order book and risk",
+        "  exposure never see them), the strategy's position stays flat and its open",
+        "  orders are every order it submitted. It is brought to rest by a barrier",
+        "  pushed through hops 1 -> 2 -> 3 -> 4 -> 5; the engine hop sets an event when",
+        "  it arrives.",
+        "- *actors only* is the five tradepit actor classes (`FeedActor`,",
+        "  `StrategyHost`, `RiskActor`, `OrderManager`, `EngineHost` with a paper",
+        "  adapter) wired by hand with nothing else (no supervisor, portfolio or event",
+        "  sink; the engine is subscribed to bars at stage 0 like the runtime's): what",
+        "  pykka and the actors cost by themselves. It is brought to rest by a `Flush`",
+        "  of the feed, strategy, risk, order manager and engine in that order, then of",
+        "  the order manager, strategy and risk again (the way back of updates and",
+        "  fills).",
         "",
         f"Each round starts all three pipelines for one scenario, sends {first.warmup:,}",
         f"untimed samples through each, then takes {first.samples:,} timed samples from",
@@ -265,10 +280,11 @@ def _fanout(result: FanoutResult) -> list[str]:
         "",
         "How measured. Every strategy is `bench.strategies:CountBars` (counts bars,",
         "places no orders) subscribed to the same symbol. Each run starts a fresh",
-        "`Runtime` (feed, N strategy hosts, risk, paper engine, portfolio, event sink;",
-        "the engine and the portfolio get every bar too, risk none: intents carry their",
-        "price) whose source is a list of bars built in memory beforehand, replayed",
-        "with `speed = 0` and the default `max_in_flight` (256), or with",
+        "`Runtime` (feed, N strategy hosts, risk, order manager, paper engine, portfolio,",
+        "event sink; the engine and the portfolio get every bar too, risk and the order",
+        "manager none: intents carry their price) whose source is a list of bars built",
+        "in memory beforehand, replayed with `speed = 0` and the default `max_in_flight`",
+        "(256), or with",
         "`lockstep = true`. The replay time runs from the moment the feed pulls the",
         "first bar until `Runtime.finished` is set and",
         "`Runtime.settle()` returned; `Runtime.start()` (one thread per actor) is timed",
@@ -336,9 +352,10 @@ def _restart(result: RestartResult) -> list[str]:
         "   segment can be short or negative: the replacement may get the bar before",
         "   the supervisor has stamped `ActorRestarted`.",
         "",
-        "How measured. One `Runtime` (supervisor, feed, strategy host, risk, paper",
-        "engine, portfolio, event sink) started with an empty source and fed with",
-        "`Runtime.inject`; its one strategy is `bench._supervision:CrashOnMarker`, with",
+        "How measured. One `Runtime` (supervisor, feed, strategy host, risk, order",
+        "manager, paper engine, portfolio, event sink) started with an empty source and",
+        "fed with `Runtime.inject`; its one strategy is `bench._supervision:CrashOnMarker`,",
+        "with",
         "`[strategies.supervision] max_restarts = 1000000, period_s = 3600,",
         "backoff_min_s = 0, jitter = 0`. It raises on every bar of volume 2 and stamps",
         "`time.perf_counter_ns()` (and `time.time_ns()`, the clock of the runtime's",
@@ -382,16 +399,16 @@ def _failover(result: FailoverResult) -> list[str]:
         "",
         "1. The primary's engine actor turns the adapter's exception into a REJECTED",
         "   `ENGINE_ERROR` update and tells the supervisor an `EngineFault`; the",
-        "   supervisor publishes it, counts it, reaches the threshold, tells risk to",
-        "   route new orders to the backup, asks the primary to reconcile, and stamps",
-        "   `EngineFailedOver`.",
+        "   supervisor publishes it, counts it, reaches the threshold, tells the order",
+        "   manager to route new orders to the backup (`RouteOrders`), asks the primary",
+        "   to reconcile, and stamps `EngineFailedOver`.",
         "2. The event sink hands `EngineFailedOver` to the benchmark's listener, which",
         "   wakes the benchmark thread, which injects the next bar. This is the",
         "   benchmark's own reaction time, not the runtime's: an order arriving",
         "   at that moment would not wait for it, so the total is an upper bound.",
-        "3. The ordinary order path, feed -> strategy -> risk (already routing to the",
-        "   backup: the switch reached risk's mailbox before the bar was injected) ->",
-        "   backup engine, up to its matching engine's ACCEPTED.",
+        "3. The ordinary order path, feed -> strategy -> risk -> order manager (already",
+        "   routing to the backup: the switch reached its mailbox before the bar was",
+        "   injected) -> backup engine, up to its matching engine's ACCEPTED.",
         "",
         "What is timed. t0 is the `ts_event` of the `EngineFault` that reaches the",
         "threshold: `time.time_ns()` taken by the primary's engine actor, in its own",
@@ -436,6 +453,8 @@ def render(report: Report) -> str:
     lines = _header(report)
     if report.latency is not None:
         lines += _latency(report.latency)
+    if report.orderflow is not None:
+        lines += orderflow_section(report.orderflow)
     if report.fanout is not None:
         lines += _fanout(report.fanout)
     if report.restart is not None:

@@ -1,9 +1,16 @@
 """Run the benchmarks and write the report: ``python -m bench.run --output BENCHMARKS.md``.
 
+Benchmarks (``--only NAME``, repeatable, runs just those): ``latency``
+(tick-to-order), ``orderflow`` (risk and order manager overhead per order),
+``fanout``, ``restart``, ``failover``. With ``--only`` and no ``--output``
+the report goes to stdout, so that a partial run does not overwrite
+``BENCHMARKS.md``.
+
 Progress goes to stderr. The exit status is 0 whatever the figures (a
 benchmark reports; tests assert), unless ``--strict`` is given: then a missed
 target exits with status 1: the signal-scenario latency ratio, the restart
-p50 or the failover p50 (the every-bar scenario has no verdict).
+p50 or the failover p50 (the every-bar scenario and the order-flow benchmark
+have no verdict).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from bench._supervision import (
 )
 from bench.fanout import FanoutResult, run_fanout
 from bench.latency import SCENARIOS, LatencyResult, run_latency
+from bench.orderflow import BASE, STRATEGY_COUNTS, OrderflowResult, run_orderflow
 from bench.report import Report, render
 from runtime.logs import configure_logging
 
@@ -33,11 +41,25 @@ __all__ = ["main"]
 
 _STRATEGY_COUNTS = (1, 10, 100)
 _LOG_LEVEL = "ERROR"
+BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover")
+"""What ``--only`` accepts, in run order."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="report file")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="report file (default BENCHMARKS.md; stdout with --only)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
     p.add_argument(
         "--scenario",
         choices=[*(s.key for s in SCENARIOS), "both"],
@@ -71,6 +93,29 @@ def _parser() -> argparse.ArgumentParser:
         default=50,
         help="timed engine failovers, one fresh runtime each (50)",
     )
+    p.add_argument("--orderflow-rounds", type=int, default=5, help="order-flow rounds (5)")
+    p.add_argument(
+        "--orderflow-orders",
+        type=int,
+        default=20_000,
+        help="orders timed per round and limits setting, pure work (20000)",
+    )
+    p.add_argument(
+        "--orderflow-samples",
+        type=int,
+        default=1_000,
+        help="timed intents per pair per round, latency through the actors (1000)",
+    )
+    p.add_argument(
+        "--orderflow-warmup", type=int, default=100, help="untimed intents per pair per round"
+    )
+    p.add_argument(
+        "--orderflow-block", type=int, default=100, help="intents per turn of a pair (100)"
+    )
+    p.add_argument("--burst", type=int, default=10_000, help="intents per order-flow burst")
+    p.add_argument(
+        "--skip-orderflow", action="store_true", help="do not run the order-flow benchmark"
+    )
     p.add_argument(
         "--skip-supervision",
         action="store_true",
@@ -96,6 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rounds, args.samples, args.warmup, args.block = 2, 200, 50, 50
         args.bars, args.lockstep_bars, args.repeats = 1_000, 50, 1
         args.restart_samples, args.restart_warmup, args.failover_samples = 50, 5, 5
+        args.orderflow_rounds, args.orderflow_orders, args.burst = 2, 2_000, 1_000
+        args.orderflow_samples, args.orderflow_warmup, args.orderflow_block = 200, 20, 50
+    chosen = set(args.only or BENCHMARKS)
+    skipped = {
+        "latency": args.skip_latency,
+        "orderflow": args.skip_orderflow,
+        "fanout": args.skip_fanout,
+        "restart": args.skip_supervision,
+        "failover": args.skip_supervision,
+    }
+    run = {name for name in BENCHMARKS if name in chosen and not skipped[name]}
     configure_logging(_LOG_LEVEL)
     command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     started = datetime.now(UTC)
@@ -104,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _progress(f"tradepit benchmarks on {facts.cpus} CPUs, {facts.python}, pykka {facts.pykka}")
 
     latency: LatencyResult | None = None
-    if not args.skip_latency:
+    if "latency" in run:
         scenarios = [s.key for s in SCENARIOS] if args.scenario == "both" else [args.scenario]
         latency = run_latency(
             scenarios=scenarios,
@@ -114,20 +170,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             block=args.block,
             progress=_progress,
         )
+    orderflow: OrderflowResult | None = None
+    if "orderflow" in run:
+        orderflow = run_orderflow(
+            rounds=args.orderflow_rounds,
+            orders=args.orderflow_orders,
+            samples=args.orderflow_samples,
+            warmup=args.orderflow_warmup,
+            block=args.orderflow_block,
+            burst=args.burst,
+            progress=_progress,
+        )
     fanout: FanoutResult | None = None
-    if not args.skip_fanout:
+    if "fanout" in run:
         cases = [(n, args.bars, False) for n in _STRATEGY_COUNTS]
         if not args.no_lockstep:
             cases += [(n, args.lockstep_bars, True) for n in _STRATEGY_COUNTS]
         fanout = run_fanout(cases=cases, repeats=args.repeats, progress=_progress)
     restart: RestartResult | None = None
     failover: FailoverResult | None = None
-    if not args.skip_supervision:
+    if "restart" in run or "failover" in run:
         with quiet_logs(_LOG_LEVEL):  # the failures are on purpose: log them to os.devnull
-            restart = run_restart(
-                samples=args.restart_samples, warmup=args.restart_warmup, progress=_progress
-            )
-            failover = run_failover(samples=args.failover_samples, progress=_progress)
+            if "restart" in run:
+                restart = run_restart(
+                    samples=args.restart_samples, warmup=args.restart_warmup, progress=_progress
+                )
+            if "failover" in run:
+                failover = run_failover(samples=args.failover_samples, progress=_progress)
 
     report = Report(
         command=command.rstrip(),
@@ -138,14 +207,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         fanout=fanout,
         restart=restart,
         failover=failover,
+        orderflow=orderflow,
     )
-    args.output.write_text(render(report), encoding="utf-8")
-    _progress(f"wrote {args.output} in {report.seconds:.0f} s")
+    text = render(report)
+    output: Path | None = args.output
+    if output is None and args.only is None:
+        output = Path("BENCHMARKS.md")
+    if output is None:
+        sys.stdout.write(text)
+        _progress(f"ran in {report.seconds:.0f} s")
+    else:
+        output.write_text(text, encoding="utf-8")
+        _progress(f"wrote {output} in {report.seconds:.0f} s")
     if latency is not None:
         for result in latency.scenarios:
             _progress(f"tick-to-order {result.scenario.key} p50 ratio {result.ratio():.2f}x")
         if latency.passed is not None:
             _progress(f"verdict on the signal scenario: {'PASS' if latency.passed else 'FAIL'}")
+    if orderflow is not None:
+        one = STRATEGY_COUNTS[0]
+        p50, p99 = orderflow.latency_us("real-off")
+        _progress(
+            f"risk + order manager: work p50 {orderflow.cost_us('total', 'off')[0]:.1f} us "
+            f"(every limit on {orderflow.cost_us('total', 'on')[0]:.1f} us); through the actors "
+            f"p50 {p50:.1f} us, p99 {p99:.1f} us ({orderflow.latency_ratio('real-off'):.2f}x "
+            f"the {BASE}), {orderflow.rate('real-off', one):,.0f} orders/s"
+        )
     missed = latency is not None and latency.passed is False
     for name, outcome in (("restart", restart), ("failover", failover)):
         if outcome is not None:

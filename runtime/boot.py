@@ -1,7 +1,7 @@
 """Build, start and stop a runtime from validated settings.
 
 Start order (the supervisor starts children in this order and stops them in
-reverse): event sink, portfolio, engines, order manager, risk, strategies,
+reverse): event sink, portfolio, order manager, engines, risk, strategies,
 feed. The feed starts publishing only once every actor is up.
 
 The runtime's trading state (:class:`~runtime.lifecycle.StateMachine`:
@@ -189,6 +189,22 @@ class Runtime:
                 ),
             ),
         ]
+        # Before the engines, so that it stops after them: what an engine reports
+        # while it stops (orders it never sent) still reaches the owners.
+        specs.append(
+            ChildSpec(
+                name=ORDERS,
+                kind=ActorKind.ORDERS,
+                supervision=core,
+                start=lambda carry: OrderManager.start(
+                    name=ORDERS,
+                    directory=d,
+                    engine=active,
+                    engines=tuple(engine_actor(e.name) for e in s.engines),
+                    carry=carry,
+                ),
+            )
+        )
         subscriptions = [Subscribe(PORTFOLIO, ("*",), 2)]
         for engine in s.engines:
             name = engine_actor(engine.name)
@@ -211,16 +227,6 @@ class Runtime:
             )
             if _ADAPTER_CLASSES[engine.adapter].wants_market_data:
                 subscriptions.append(Subscribe(name, ("*",), 0))
-        specs.append(
-            ChildSpec(
-                name=ORDERS,
-                kind=ActorKind.ORDERS,
-                supervision=core,
-                start=lambda carry: OrderManager.start(
-                    name=ORDERS, directory=d, engine=active, carry=carry
-                ),
-            )
-        )
         overrides = {c.id: c.risk for c in s.strategies if c.risk is not None}
         specs.append(
             ChildSpec(
@@ -274,6 +280,7 @@ class Runtime:
                     subscriptions=subscriptions,
                     flush_chain=(RISK, ORDERS, *engines),
                     relay=(ORDERS,),
+                    guard=(RISK, ORDERS, *engines),
                     on_finished=self._feed_finished,
                     sync_timeout_s=s.runtime.shutdown_timeout_s,
                     carry=carry,
@@ -320,18 +327,30 @@ class Runtime:
         """The last 100 state transitions, oldest first, with time and reason."""
         return self._machine.history()
 
-    def _move(self, state: RuntimeState, reason: str) -> RuntimeStateChanged:
+    def _move(
+        self,
+        state: RuntimeState,
+        reason: str,
+        allowed_from: frozenset[RuntimeState] | None = None,
+    ) -> RuntimeStateChanged:
         """Transition (raises ``IllegalTransitionError``), publish it, tell risk the
-        trading state, and on entering HALTED cancel what is working at every engine."""
-        event, version = self._machine.move(state, reason)
+        trading state, and on entering HALTED cancel what is working at every engine.
+
+        The cancel-all travels the orders' own path (risk, the order manager,
+        each engine), behind every order risk accepted before it knew: nothing
+        already on its way can start working after the cancel. If risk (or the
+        order manager) is gone, it starts further down the path.
+        """
+        event, version = self._machine.move(state, reason, allowed_from=allowed_from)
         if not self.directory.tell(EVENTS, event):
             logger.info("runtime {} -> {}: {}", event.previous, state, reason)
         if state in _TRADING_STATES:
             self.directory.tell(RISK, SetTradingState(state, version, reason))
         if state is RuntimeState.HALTED:
             cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
-            for engine in self.settings.engines:
-                self.directory.tell(engine_actor(engine.name), cancel)
+            if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
+                for engine in self.settings.engines:
+                    self.directory.tell(engine_actor(engine.name), cancel)
         return event
 
     def _quietly(self, state: RuntimeState, reason: str) -> None:
@@ -342,13 +361,7 @@ class Runtime:
     def _operator(
         self, state: RuntimeState, reason: str, allowed: frozenset[RuntimeState]
     ) -> RuntimeStateChanged:
-        current = self._machine.state
-        if current not in allowed:
-            raise IllegalTransitionError(
-                f"cannot go to {state} from {current} by this command"
-                f" (allowed from: {', '.join(sorted(allowed))})"
-            )
-        return self._move(state, reason)
+        return self._move(state, reason, allowed)
 
     def pause(self, reason: str = "paused by operator") -> RuntimeStateChanged:
         """PAUSED: no new orders; cancels pass and working orders stay."""
@@ -370,7 +383,15 @@ class Runtime:
 
     def reset(self, reason: str = "reset by operator") -> RuntimeStateChanged:
         """From HALTED back to RUNNING. The daily loss limits count afresh from the
-        P&L at this moment (a new allowance of each limit)."""
+        P&L at this moment (a new allowance of each limit).
+
+        Refused after a core actor failed past its restart intensity (the
+        runtime must be restarted): trading without it would be unprotected.
+        """
+        if self.fatal is not None:
+            raise IllegalTransitionError(
+                f"cannot reset: a core actor failed ({self.fatal}); restart the runtime"
+            )
         event = self._operator(RuntimeState.RUNNING, reason, frozenset({RuntimeState.HALTED}))
         self.directory.tell(PORTFOLIO, RearmLossGuard())
         return event
@@ -458,13 +479,16 @@ class Runtime:
         Flushes along the flow: the feed (injected data), strategies, risk, the
         order manager, engines, the order manager and strategies again (the
         updates and fills engines sent back), the portfolio, risk (what the
-        portfolio told it), the order manager and the event sink.
+        portfolio told it: a kill switch), the order manager and the engines
+        again (its cancels), and the event sink.
         """
         timeout = self.settings.runtime.shutdown_timeout_s
         strategies = [strategy_actor(c.id) for c in self.settings.strategies]
         order = [FEED, *strategies, RISK, ORDERS]
         order += [engine_actor(e.name) for e in self.settings.engines]
-        order += [ORDERS, *strategies, PORTFOLIO, RISK, ORDERS, EVENTS]
+        order += [ORDERS, *strategies, PORTFOLIO, RISK, ORDERS]
+        order += [engine_actor(e.name) for e in self.settings.engines]
+        order += [ORDERS, EVENTS]
         for name in order:
             try:
                 self.directory.ask(name, Flush(), timeout=timeout)

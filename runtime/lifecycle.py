@@ -70,14 +70,28 @@ class StateMachine:
         """Whether ``state`` may follow the current one."""
         return state in TRANSITIONS[self._state]
 
-    def move(self, state: RuntimeState, reason: str) -> tuple[RuntimeStateChanged, int]:
+    def move(
+        self,
+        state: RuntimeState,
+        reason: str,
+        *,
+        allowed_from: frozenset[RuntimeState] | None = None,
+    ) -> tuple[RuntimeStateChanged, int]:
         """Go to ``state``; the transition event and the new version.
 
         Raises :class:`IllegalTransitionError` (naming both states and the
-        states allowed) when the table forbids it.
+        states allowed) when the table forbids it, or when the current state
+        is not in ``allowed_from`` (a command valid only from some states,
+        checked under the same lock as the move, so that no other move can
+        come in between).
         """
         with self._lock:
             previous = self._state
+            if allowed_from is not None and previous not in allowed_from:
+                raise IllegalTransitionError(
+                    f"cannot go to {state} from {previous} by this command"
+                    f" (allowed from: {', '.join(sorted(allowed_from))})"
+                )
             if state not in TRANSITIONS[previous]:
                 allowed = ", ".join(sorted(TRANSITIONS[previous])) or "none"
                 raise IllegalTransitionError(

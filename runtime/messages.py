@@ -30,6 +30,7 @@ __all__ = [
     "ActorStopped",
     "Bar",
     "CancelAll",
+    "CancelNotFound",
     "CancelOrder",
     "Crash",
     "EngineFailedBack",
@@ -46,6 +47,7 @@ __all__ = [
     "LossLimitBreached",
     "Message",
     "ModifyOrder",
+    "ModifyOutcome",
     "ModifyRefused",
     "Order",
     "OrderAnomaly",
@@ -981,7 +983,7 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class RouteOrders:
-    """Told to risk on failover/failback: send new orders to ``engine``.
+    """Told to the order manager on failover/failback: send new orders to ``engine``.
 
     With ``unknown_at`` set, the orders open at that engine (which did not
     answer) are reported UNKNOWN to their strategies.
@@ -1077,7 +1079,9 @@ class RearmLossGuard:
 
 @dataclass(frozen=True, slots=True)
 class ModifyRefused:
-    """Told to the order manager by risk: a modification broke a rule and was not sent.
+    """Told to the order manager: a modification was refused without an update to say
+    so (by risk, which did not send it; or by an engine that has no update of the
+    order to answer with, e.g. not acknowledged yet).
 
     The order manager answers the strategy with the order's unchanged state and
     reason ``MODIFY_REFUSED``.
@@ -1089,3 +1093,40 @@ class ModifyRefused:
     """The rule it broke."""
     message: str
     """Readable detail."""
+    by_engine: bool = False
+    """True when the engine refused it (it was sent: the order leaves
+    PENDING_MODIFY); False when risk did (it never left risk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOutcome:
+    """Told to risk by the order manager: how a modification risk let through ended.
+
+    ``applied`` False: refused (by the order manager or the engine); the order
+    keeps its old values. True: the order now has the values given.
+    """
+
+    client_order_id: str
+    """The order."""
+    strategy_id: str
+    """Its strategy."""
+    applied: bool
+    """Whether the engine applied it."""
+    quantity: float
+    """The order's total quantity now."""
+    limit_price: float | None
+    """Its limit price now."""
+    stop_price: float | None
+    """Its stop price now."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelNotFound:
+    """Told to the order manager by an engine whose adapter is the book of record
+    (paper): a cancelled order is not working there (it was lost with a replaced
+    adapter, or it ended and its final update is already on its way)."""
+
+    client_order_id: str
+    """The order."""
+    engine: str
+    """The engine's name (``[engines.NAME]``)."""

@@ -62,7 +62,7 @@ entry. Timestamps: history entries and ``updated_ns`` use the events' ``ts_init`
 (the wall clock of the process that made them) and the ``now`` of requests;
 ``route`` stamps RECEIVED and VALIDATED with ``Order.ts_init``.
 
-Memory: finished orders stay queryable until ``keep_finished`` later orders
+Memory: finished orders stay queryable until ``keep_finished`` (10,000) later orders
 have finished (oldest dropped first); open orders are never dropped. The set
 of client order ids ever seen (duplicate detection) lives as long as the book.
 """
@@ -273,7 +273,8 @@ class OrderView:
     status: OrderStatus
     """Current state."""
     engine: str
-    """Engine it was routed to; empty for an order refused by risk."""
+    """Directory name of the engine actor it was routed to (``engine.NAME``; updates
+    and fills carry the bare ``NAME``); empty for an order refused by risk."""
     reason: RejectReason | None
     """Reason of the last update (why it was refused or ended), if any."""
     message: str
@@ -376,9 +377,9 @@ class OrderBook:
     nothing; the caller reports them (``OrderAnomaly``) and forwards nothing.
     """
 
-    __slots__ = ("_counts", "_finished", "_keep", "_open", "_records", "_seen")
+    __slots__ = ("_counts", "_finished", "_keep", "_open", "_records", "_seen", "modify_answer")
 
-    def __init__(self, *, keep_finished: int = 100_000) -> None:
+    def __init__(self, *, keep_finished: int = 10_000) -> None:
         """``keep_finished``: how many finished orders stay queryable (>= 0)."""
         if keep_finished < 0:
             raise ValueError(f"keep_finished must be >= 0, got {keep_finished!r}")
@@ -388,6 +389,10 @@ class OrderBook:
         self._finished: deque[str] = deque()
         self._seen: set[str] = set()
         self._counts: dict[OrderStatus, int] = dict.fromkeys(OrderStatus, 0)
+        self.modify_answer = ""
+        """What the last applied update did to a pending modify: ``done``,
+        ``refused``, or empty (none was pending, or it is still pending; an
+        order that ended drops its pending modify with it)."""
 
     # --- orders coming in --------------------------------------------------------
 
@@ -542,6 +547,7 @@ class OrderBook:
         elif status not in TRANSITIONS[current]:
             raise _bad(rec, status, f"{current} cannot become {status}")
         # Every check passed: commit.
+        self.modify_answer = "done" if done else "refused" if refused else ""
         if done:
             assert modify is not None
             rec.quantity = quantity

@@ -283,8 +283,8 @@ def _retry(t: Table) -> RetryConfig:
     d = RetryConfig()
     config = RetryConfig(
         attempts=t.integer("attempts", d.attempts, minimum=1, maximum=100),
-        backoff_min_s=t.number("backoff_min_s", d.backoff_min_s, minimum=0.0),
-        backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, minimum=0.0),
+        backoff_min_s=t.number("backoff_min_s", d.backoff_min_s, minimum=0.0, maximum=3600.0),
+        backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, minimum=0.0, maximum=3600.0),
         jitter=t.number("jitter", d.jitter, minimum=0.0, maximum=1.0),
     )
     if config.backoff_max_s < config.backoff_min_s:
@@ -300,7 +300,7 @@ def _breaker(t: Table) -> BreakerConfig:
     d = BreakerConfig()
     config = BreakerConfig(
         failures=t.integer("failures", d.failures, minimum=0),
-        reset_s=t.number("reset_s", d.reset_s, positive=True),
+        reset_s=t.number("reset_s", d.reset_s, positive=True, maximum=86_400.0),
     )
     t.done()
     return config
@@ -309,9 +309,15 @@ def _breaker(t: Table) -> BreakerConfig:
 def _rate_limit(t: Table) -> RateLimitConfig:
     d = RateLimitConfig()
     config = RateLimitConfig(
-        calls_per_s=t.number("calls_per_s", d.calls_per_s, minimum=0.0),
+        calls_per_s=t.number("calls_per_s", d.calls_per_s, minimum=0.0, maximum=1e6),
         burst=t.integer("burst", d.burst, minimum=0),
     )
+    if 0 < config.calls_per_s < 0.001:
+        raise t.error(
+            "calls_per_s", f"expected 0 (no limit) or >= 0.001, got {config.calls_per_s!r}"
+        )
+    if config.burst and not config.calls_per_s:
+        raise t.error("burst", "needs calls_per_s (the rate the bucket refills at)")
     t.done()
     return config
 
@@ -391,7 +397,9 @@ def _risk(t: Table, base: RiskConfig) -> RiskConfig:
         max_gross_exposure=t.number("max_gross_exposure", base.max_gross_exposure, minimum=0.0),
         max_net_exposure=t.number("max_net_exposure", base.max_net_exposure, minimum=0.0),
         max_open_orders=t.integer("max_open_orders", base.max_open_orders, minimum=0),
-        max_orders_per_s=t.number("max_orders_per_s", base.max_orders_per_s, minimum=0.0),
+        max_orders_per_s=t.number(
+            "max_orders_per_s", base.max_orders_per_s, minimum=0.0, maximum=1e6
+        ),
         order_burst=t.integer("order_burst", base.order_burst, minimum=0),
         price_collar_pct=t.number(
             "price_collar_pct", base.price_collar_pct, minimum=0.0, maximum=1000.0
@@ -402,7 +410,7 @@ def _risk(t: Table, base: RiskConfig) -> RiskConfig:
         ),
         trading_hours=_trading_hours(t, base.trading_hours),
     )
-    if config.order_burst and not config.max_orders_per_s:
+    if t.has("order_burst") and config.order_burst and not config.max_orders_per_s:
         raise t.error("order_burst", "needs max_orders_per_s (the rate the bucket refills at)")
     t.done()
     return config
@@ -440,6 +448,8 @@ def _clock_time(t: Table, window: str, text: str) -> dt.time:
 def _trading_hours(t: Table, base: TradingHours | None) -> TradingHours | None:
     """``trading_hours = "HH:MM-HH:MM"`` with ``timezone`` and ``trading_days``;
     an empty string lifts an inherited window."""
+    for key in ("trading_hours", "timezone", "trading_days"):
+        t.raw(key, None)  # known keys, even when absent (for the unknown-key message)
     if not (t.has("trading_hours") or t.has("timezone") or t.has("trading_days")):
         return base
     default_window = "" if base is None else f"{base.start:%H:%M}-{base.end:%H:%M}"

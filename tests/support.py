@@ -365,3 +365,20 @@ class ModifiesResting(Strategy):
 
     def on_order(self, update: OrderUpdate) -> None:
         self.updates.append(update)
+
+
+class ModifiesTwice(Strategy):
+    """Bar 1: rests a limit buy of 10 at 60. Bar 2: asks for quantity 30, then at once
+    for limit 55 (the second while the first is pending)."""
+
+    def on_start(self) -> None:
+        self.count = 0
+        self.order_id = ""
+
+    def on_bar(self, bar: Bar) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.order_id = self.buy(bar.symbol, 10, limit=60.0)
+        elif self.count == 2:
+            self.modify(self.order_id, quantity=30)
+            self.modify(self.order_id, limit=55.0)

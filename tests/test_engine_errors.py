@@ -39,11 +39,13 @@ from runtime.messages import (
     ActorFailed,
     Bar,
     CancelAll,
+    CancelNotFound,
     CancelOrder,
     Crash,
     EngineFault,
     GetSnapshot,
     ModifyOrder,
+    ModifyRefused,
     Order,
     OrderStatus,
     OrderType,
@@ -57,6 +59,7 @@ from runtime.messages import (
     unfilled_update,
 )
 from runtime.names import EVENTS, ORDERS, SUPERVISOR
+from support import make_bar
 
 ENGINE = "engine.paper"
 NO_WAIT = RetryConfig(attempts=3, backoff_min_s=0.01, backoff_max_s=0.05, jitter=0.0)
@@ -303,6 +306,9 @@ class Recording(BrokerAdapter):
         self._record("cancel_all", "")
         return self.inner.cancel_all(ts_event, reason, message)
 
+    def knows_all_orders(self) -> bool:
+        return self.inner.knows_all_orders()
+
     def working_orders(self) -> tuple[str, ...]:
         return self.inner.working_orders()
 
@@ -411,6 +417,7 @@ def statuses(log: Log, cid: str) -> list[tuple[OrderStatus, RejectReason | None]
 
 
 ACCEPTED = (OrderStatus.ACCEPTED, None)
+FILLED = (OrderStatus.FILLED, None)
 
 # --- retries ---------------------------------------------------------------------------
 
@@ -453,6 +460,28 @@ def test_a_submit_that_reached_the_broker_before_failing_is_not_sent_again(rig: 
     assert inner.submitted() == ["o-1"]
     assert outer.submitted() == ["o-1"], "the retry found it working and made no call"
     assert (stats.retries, stats.working_orders) == (1, ("o-1",))
+    assert rig.log.faults() == []
+
+
+def test_a_submit_that_reached_the_broker_and_filled_before_its_retry_is_not_resent(
+    rig: Rig,
+) -> None:
+    inner = paper()
+    outer = Gated(inner, TimeoutError("no answer within 2s"), reach=True)
+    retry = RetryConfig(attempts=3, backoff_min_s=0.2, backoff_max_s=1.0, jitter=0.0)
+    engine = rig.start(outer, retry=retry)
+    engine.tell(order(1))  # waits in the gate, reaches the broker, then times out
+    engine.tell(make_bar(1))  # fills it at the broker before the retry is due
+    outer.gate.set()
+    rig.log.wait_update("o-1", OrderStatus.FILLED)
+    deadline = time.monotonic() + 10
+    stats = rig.settle(engine)
+    while stats.waiting and time.monotonic() < deadline:
+        stats = rig.settle(engine)  # until the retry's turn came and went
+    assert stats.waiting == 0
+    assert statuses(rig.log, "o-1") == [FILLED], "no DUPLICATE_ORDER, no REJECTED after FILLED"
+    assert inner.submitted() == ["o-1"], "the broker saw the order once"
+    assert outer.submitted() == ["o-1"], "the retry saw the fill and made no call"
     assert rig.log.faults() == []
 
 
@@ -681,3 +710,82 @@ def test_a_modification_reaches_the_adapter_or_is_answered_refused(rig: Rig) -> 
         "this adapter cannot modify orders",
     )
     assert rig.log.faults() == [], "an adapter without modify is not failing"
+
+
+# --- answers the order manager needs ------------------------------------------------
+
+
+class AcksLater(CannotModify):
+    """Like a venue: submit answers nothing at once (the ack would come later)."""
+
+    def submit(self, order: Order) -> list[AdapterEvent]:
+        self.working.append(order.client_order_id)
+        return []
+
+
+class CancelFails(CannotModify):
+    """Accepts orders; every cancel raises a permanent error."""
+
+    def cancel(self, client_order_id: str, ts_event: int) -> list[AdapterEvent]:
+        raise PermanentBrokerError("cancel refused by the broker")
+
+
+def _modify(n: int, quantity: float) -> ModifyOrder:
+    return ModifyOrder(
+        id=next_id(),
+        ts_event=time.time_ns(),
+        ts_init=time.time_ns(),
+        client_order_id=f"o-{n}",
+        strategy_id="s",
+        quantity=quantity,
+        limit_price=None,
+        stop_price=None,
+        market_price=None,
+    )
+
+
+def _cancel(n: int) -> CancelOrder:
+    now = time.time_ns()
+    return CancelOrder(
+        id=next_id(), ts_event=now, ts_init=now, client_order_id=f"o-{n}", strategy_id="s"
+    )
+
+
+def test_a_failed_cancel_is_answered_so_the_order_leaves_pending_cancel(rig: Rig) -> None:
+    engine = rig.start(CancelFails())
+    engine.tell(order(1))
+    rig.log.wait_update("o-1", OrderStatus.ACCEPTED)
+    engine.tell(_cancel(1))
+    rig.log.wait("cancel answered", lambda: len(rig.log.updates("o-1")) == 2)
+    rig.settle(engine)  # every sink has recorded what it was told (the fault too)
+    accepted, refused = rig.log.updates("o-1")
+    assert (refused.status, refused.reason) == (OrderStatus.ACCEPTED, RejectReason.ENGINE_ERROR)
+    assert "cancel failed: PermanentBrokerError: cancel refused by the broker" in refused.message
+    assert (refused.quantity, refused.filled_quantity) == (accepted.quantity, 0.0)
+    assert len(rig.log.faults()) == 1
+
+
+def test_a_modify_before_the_ack_is_refused_through_the_order_manager(rig: Rig) -> None:
+    engine = rig.start(AcksLater())
+    engine.tell(order(1))
+    engine.tell(_modify(1, 20.0))
+    rig.log.wait("refusal", lambda: any(isinstance(m, ModifyRefused) for m in rig.log.to(ORDERS)))
+    (refused,) = [m for m in rig.log.to(ORDERS) if isinstance(m, ModifyRefused)]
+    assert refused.by_engine is True
+    assert (refused.modify.client_order_id, refused.reason) == ("o-1", RejectReason.MODIFY_REFUSED)
+
+
+def test_a_cancel_of_an_order_the_paper_book_does_not_have_says_so(rig: Rig) -> None:
+    engine = rig.start(paper())
+    engine.tell(_cancel(7))
+    rig.log.wait(
+        "not found", lambda: any(isinstance(m, CancelNotFound) for m in rig.log.to(ORDERS))
+    )
+    (found,) = [m for m in rig.log.to(ORDERS) if isinstance(m, CancelNotFound)]
+    assert (found.client_order_id, found.engine) == ("o-7", "paper")
+    plain = rig.start(CannotModify())  # fronts a broker: no claim about orders it lacks
+    plain.tell(_cancel(8))
+    rig.settle(plain)
+    assert [m.client_order_id for m in rig.log.to(ORDERS) if isinstance(m, CancelNotFound)] == [
+        "o-7"
+    ]

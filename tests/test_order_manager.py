@@ -10,6 +10,8 @@ from pathlib import Path
 from runtime.boot import Runtime
 from runtime.messages import (
     ActorRestarted,
+    CancelNotFound,
+    CancelOrder,
     Fill,
     GetSnapshot,
     Order,
@@ -198,3 +200,60 @@ def test_a_crashed_order_manager_comes_back_with_every_order(
     )
     assert recorder.of(OrderAnomaly) == []
     assert summary.stuck_threads == ()
+
+
+def test_a_second_modify_while_one_is_pending_is_refused_and_the_books_agree(
+    write_settings: Callable[[str], Path],
+) -> None:
+    recorder = Recorder()
+    runtime = _runtime(write_settings, recorder, "ModifiesTwice")
+    runtime.start()
+    try:
+        for i in range(3):
+            runtime.inject(make_bar(i))
+            runtime.settle()
+        (view,) = runtime.orders()
+        working = runtime.ask("engine.paper", GetSnapshot()).working_orders
+    finally:
+        runtime.stop()
+    refused = [u for u in recorder.of(OrderUpdate) if u.reason is RejectReason.MODIFY_REFUSED]
+    assert len(refused) == 1
+    assert "a modify of this order is still pending" in refused[0].message
+    assert (view.quantity, view.limit_price, view.status) == (30.0, 60.0, S.ACCEPTED)
+    assert working == (view.client_order_id,)
+    assert recorder.of(OrderAnomaly) == []
+
+
+def test_only_the_owner_may_cancel_and_a_lost_order_is_resolved_by_its_engine(
+    write_settings: Callable[[str], Path],
+) -> None:
+    recorder = Recorder()
+    params = "[strategies.params]\nlimit_offset = 50.0\n"
+    runtime = _runtime(write_settings, recorder, "BuyEveryBar", params)
+    runtime.start()
+    try:
+        for i in range(2):
+            runtime.inject(make_bar(i))
+            runtime.settle()
+        first, second = runtime.orders("s")
+        now = first.created_ns
+        runtime.directory.tell(
+            ORDERS,
+            CancelOrder(
+                id=1,
+                ts_event=now,
+                ts_init=now,
+                client_order_id=first.client_order_id,
+                strategy_id="intruder",
+            ),
+        )
+        # The paper engine (the book of record) says it does not have the second.
+        runtime.directory.tell(ORDERS, CancelNotFound(second.client_order_id, "paper"))
+        runtime.settle()
+        after = {o.client_order_id: o for o in runtime.orders(open_only=False)}
+    finally:
+        runtime.stop()
+    assert after[first.client_order_id].status is S.ACCEPTED, "the intruder's cancel was refused"
+    assert S.PENDING_CANCEL not in _statuses(after[first.client_order_id].history)
+    lost = after[second.client_order_id]
+    assert (lost.status, lost.reason) == (S.CANCELLED, RejectReason.UNKNOWN_ORDER)

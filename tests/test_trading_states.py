@@ -3,23 +3,28 @@ PAUSED, per-strategy pauses, and an operator's reset."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from actors.portfolio import PortfolioActor
 from runtime.boot import Runtime
 from runtime.lifecycle import IllegalTransitionError
 from runtime.messages import (
     Bar,
     Fill,
+    GetSnapshot,
     LossLimitBreached,
+    Order,
     OrderStatus,
     OrderUpdate,
     RejectReason,
     RuntimeState,
     RuntimeStateChanged,
     StrategyPaused,
+    TradingHalted,
 )
 from runtime.settings import load_settings
 from support import Recorder, Scripted
@@ -35,15 +40,9 @@ def _csv(path: Path, rows: list[tuple[str, float, float, float, float]]) -> Path
     return path
 
 
-def _updates(recorder: Recorder, status: OrderStatus) -> list[OrderUpdate]:
-    return [u for u in recorder.of(OrderUpdate) if u.status is status]
-
-
-def test_kill_switch_halts_cancels_refuses_and_an_operator_reset_resumes(
-    write_settings: Callable[[str], Path], tmp_path: Path
-) -> None:
-    # Daily bars: bought 100 at 100 on day 2's open; day 4 closes at 90, a loss of
-    # 1,000 on the day, past the 500 limit.
+def _kill_switch_settings(tmp_path: Path) -> str:
+    """Daily bars: bought 100 at 100 on day 2's open; day 4 closes at 90, a loss of
+    1,000 on the day, past the 500 limit. A resting bid every day."""
     data = _csv(
         tmp_path / "drop.csv",
         [
@@ -71,6 +70,19 @@ id = "loser"
 class = "support:StakeThenBids"
 symbols = ["DROP"]
 """
+    return text
+
+
+def _updates(recorder: Recorder, status: OrderStatus) -> list[OrderUpdate]:
+    return [u for u in recorder.of(OrderUpdate) if u.status is status]
+
+
+def test_kill_switch_halts_cancels_refuses_and_an_operator_reset_resumes(
+    write_settings: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # Daily bars: bought 100 at 100 on day 2's open; day 4 closes at 90, a loss of
+    # 1,000 on the day, past the 500 limit.
+    text = _kill_switch_settings(tmp_path)
     recorder = Recorder()
     runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder])
     runtime.start()
@@ -231,3 +243,82 @@ def test_paused_refuses_new_orders_until_resumed_and_a_strategy_pause_is_its_own
     statuses = [o.status for o in orders]
     assert statuses.count(OrderStatus.REJECTED) == 2
     assert len(orders) == 4
+
+
+def test_a_halt_cancels_the_orders_already_on_their_way(
+    write_settings: Callable[[str], Path],
+) -> None:
+    Scripted.script["scripted"] = [[("BUY", 1, 50.0)] * 200]  # 200 bids far below
+    recorder = Recorder()
+    runtime = _scripted_runtime(write_settings, recorder)
+    runtime.start()
+    try:
+        runtime.inject(_bar(0))
+        recorder.wait_for(Order)  # the first has reached the engine; the rest are on their way
+        runtime.halt("desk emergency")
+        runtime.settle()
+        working = runtime.orders()
+        at_engine = runtime.ask("engine.paper", GetSnapshot()).working_orders
+    finally:
+        runtime.stop()
+    assert working == () and at_engine == ()
+    finals = {u.client_order_id: u for u in recorder.of(OrderUpdate) if u.status.is_terminal}
+    assert len(finals) == 200
+    assert {u.reason for u in finals.values()} <= {RejectReason.HALTED}
+    assert recorder.of(Fill) == []
+
+
+def test_only_reset_leaves_halted_and_not_after_a_core_actor_is_gone(
+    write_settings: Callable[[str], Path],
+) -> None:
+    Scripted.script["scripted"] = []
+    recorder = Recorder()
+    runtime = _scripted_runtime(write_settings, recorder, "[supervision]\nmax_restarts = 0\n")
+    runtime.start()
+    try:
+        runtime.halt("drill")
+        with pytest.raises(IllegalTransitionError, match="cannot go to RUNNING from HALTED"):
+            runtime.resume()
+        runtime.reset("drill over")
+        seen = [runtime.state]
+        runtime.crash("portfolio")
+        recorder.wait_for(TradingHalted)
+        seen.append(runtime.state)
+        with pytest.raises(IllegalTransitionError, match="a core actor failed"):
+            runtime.reset("try anyway")
+        seen.append(runtime.state)
+    finally:
+        runtime.stop()
+    assert seen == [RuntimeState.RUNNING, RuntimeState.HALTED, RuntimeState.HALTED]
+
+
+def test_lockstep_acts_on_the_kill_switch_at_the_same_bar_however_slow_the_portfolio(
+    write_settings: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The portfolio takes 20 ms per bar (a stand-in for a loaded machine): the
+    # breach must still be acted on before the next bar, as with a fast one.
+    original = PortfolioActor.on_receive
+
+    def slow(self: PortfolioActor, message: object) -> object:
+        if type(message) is Bar:
+            threading.Event().wait(0.02)
+        return original(self, message)
+
+    monkeypatch.setattr(PortfolioActor, "on_receive", slow)
+    recorder = Recorder()
+    runtime = Runtime(
+        load_settings(write_settings(_kill_switch_settings(tmp_path))), listeners=[recorder]
+    )
+    runtime.start()
+    try:
+        assert runtime.finished.wait(60), "the data did not end"
+        runtime.settle()
+    finally:
+        runtime.stop()
+    refused = [
+        u for u in _updates(recorder, OrderStatus.REJECTED) if u.reason is RejectReason.HALTED
+    ]
+    cancelled = [
+        u for u in _updates(recorder, OrderStatus.CANCELLED) if u.reason is RejectReason.HALTED
+    ]
+    assert (len(refused), len(cancelled)) == (2, 4)

@@ -156,6 +156,12 @@ class BrokerAdapter(abc.ABC):
         """
         return ()
 
+    def knows_all_orders(self) -> bool:
+        """True when the adapter *is* the book of record (paper): an order it does not
+        list as working is not working anywhere, so a cancel of it can be answered
+        "not found" at once. False for adapters that front a broker (default)."""
+        return False
+
     def healthy(self) -> bool:
         """Answered to the supervisor's health probe; must never block.
 

@@ -120,6 +120,9 @@ class FaultyAdapter(BrokerAdapter):
     def healthy(self) -> bool:
         return self.inner.healthy()
 
+    def knows_all_orders(self) -> bool:
+        return self.inner.knows_all_orders()
+
     def close(self) -> None:
         self._released.set()
         self.inner.close()

@@ -29,6 +29,9 @@ class PaperAdapter(BrokerAdapter):
     def submit(self, order: Order) -> Sequence[AdapterEvent]:
         return self._matcher.submit(order)
 
+    def knows_all_orders(self) -> bool:
+        return True
+
     def cancel(self, client_order_id: str, ts_event: int) -> Sequence[AdapterEvent]:
         return self._matcher.cancel(client_order_id, ts_event)
 
