@@ -283,7 +283,8 @@ class BreakerConfig:
     failures: int = 5
     """Consecutive failed calls that open the circuit (0: never opens)."""
     reset_s: float = 30.0
-    """An open circuit lets one trial call through after this long."""
+    """An open circuit lets calls through on trial after this long: the first
+    success closes it, the first transient failure opens it again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
