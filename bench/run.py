@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--samples",
         type=int,
-        default=2000,
-        help="timed samples per pipeline per round and scenario (2000)",
+        default=1500,
+        help="timed samples per pipeline per round and scenario (1500)",
     )
     p.add_argument(
         "--warmup", type=int, default=200, help="untimed samples per pipeline per round (200)"
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--orderflow-block", type=int, default=100, help="intents per turn of a pair (100)"
     )
-    p.add_argument("--burst", type=int, default=10_000, help="intents per order-flow burst")
+    p.add_argument("--burst", type=int, default=5_000, help="intents per order-flow burst (5000)")
     p.add_argument(
         "--skip-orderflow", action="store_true", help="do not run the order-flow benchmark"
     )
