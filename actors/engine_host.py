@@ -152,6 +152,9 @@ class EngineCarry:
     rejected: dict[str, int]
     in_flight: Order | None
     """The order being submitted when the actor failed."""
+    in_flight_call: CancelOrder | ModifyOrder | None = None
+    """The cancel or modify being made when the actor failed: made again (both are
+    idempotent: a modify carries absolute values)."""
     waiting: tuple[WaitingCall, ...] = ()
     """Calls waiting for a rate-limit slot or a retry, in queue order."""
     breaker: CircuitBreaker | None = None
@@ -224,6 +227,8 @@ class EngineHost(LeanActor):
         self._rejected: dict[str, int] = dict(carry.rejected) if carry is not None else {}
         self._resumed = carry.in_flight if carry is not None else None
         self._in_flight: Order | None = None
+        self._in_flight_call: CancelOrder | ModifyOrder | None = None
+        self._resumed_call = carry.in_flight_call if carry is not None else None
         self._policy = RetryPolicy(retry)
         self._breaker = (
             carry.breaker
@@ -253,6 +258,9 @@ class EngineHost(LeanActor):
             self._route(
                 (self._update(order, OrderStatus.UNKNOWN, None, "engine failed during submit"),)
             )
+        call, self._resumed_call = self._resumed_call, None
+        if call is not None:
+            self.actor_ref.tell(call)
         if self._waiting:  # resumed from a failed actor: its timers died with it
             self.actor_ref.tell(_WAKE)
 
@@ -288,6 +296,7 @@ class EngineHost(LeanActor):
             fills=self._fills,
             rejected=self._rejected,
             in_flight=self._in_flight,
+            in_flight_call=self._in_flight_call,
             waiting=tuple(self._waiting),
             breaker=self._breaker,
             bucket=self._bucket,
@@ -409,6 +418,14 @@ class EngineHost(LeanActor):
                 i += 1
                 continue
             if type(request) is not CancelAll:
+                if type(request) is Order and call.calls:
+                    try:
+                        settled = self._retry_settled(request)
+                    except Exception:  # cannot tell: the attempt decides
+                        settled = False
+                    if settled:
+                        del waiting[i]
+                        continue
                 if self._refused(request):
                     del waiting[i]
                     continue
@@ -430,6 +447,17 @@ class EngineHost(LeanActor):
         if waiting and due < math.inf:
             self._schedule(due)
 
+    def _retry_settled(self, request: Order) -> bool:
+        """A submit to retry whose order reached the broker after all: the adapter
+        reported it since the failed call (it filled, or was refused), or lists it
+        working (then it is reported accepted). True when nothing is left to send."""
+        if self._retrying.pop(request.client_order_id, False):
+            return True
+        if request.client_order_id in self.adapter.working_orders():
+            self._reached(request)
+            return True
+        return False
+
     def _refused(self, request: Request) -> bool:
         """Refuse an order or a modification while the circuit is open (True if refused)."""
         breaker = self._breaker
@@ -445,6 +473,7 @@ class EngineHost(LeanActor):
         if isinstance(request, ModifyOrder):
             self._refuse_modify(request, text)
         else:
+            self._retrying.pop(request.client_order_id, None)
             reason = RejectReason.CIRCUIT_OPEN
             self._route((self._update(request, OrderStatus.REJECTED, reason, text),))
         return True
@@ -454,19 +483,15 @@ class EngineHost(LeanActor):
         adapter = self.adapter
         try:
             if type(request) is Order:
-                if calls:
-                    if self._retrying.pop(request.client_order_id, False):
-                        # The adapter reported the order since the failed submit (it
-                        # filled, or was refused): it reached the broker; done.
-                        return None
-                    if request.client_order_id in adapter.working_orders():
-                        self._reached(request)
-                        return None
+                if calls and self._retry_settled(request):
+                    return None
                 self._in_flight = request
                 events = adapter.submit(request)
                 self._in_flight = None
             elif type(request) is CancelOrder:
+                self._in_flight_call = request
                 events = adapter.cancel(request.client_order_id, request.ts_event)
+                self._in_flight_call = None
                 if (
                     not events
                     and not self.revoked
@@ -477,6 +502,7 @@ class EngineHost(LeanActor):
                         ORDERS, CancelNotFound(request.client_order_id, adapter.engine)
                     )
             elif type(request) is ModifyOrder:
+                self._in_flight_call = request
                 events = adapter.modify(
                     request.client_order_id,
                     request.quantity,
@@ -484,15 +510,18 @@ class EngineHost(LeanActor):
                     request.stop_price,
                     request.ts_event,
                 )
+                self._in_flight_call = None
             else:
                 assert type(request) is CancelAll
                 events = adapter.cancel_all(time.time_ns(), request.reason, request.message)
         except ModifyNotSupportedError as exc:
+            self._in_flight_call = None
             assert type(request) is ModifyOrder
             self._refuse_modify(request, str(exc))
             return None
         except Exception as exc:
             self._in_flight = None
+            self._in_flight_call = None
             return self._failed(request, calls + 1, exc)
         breaker = self._breaker
         if breaker.failures or breaker.tripped:

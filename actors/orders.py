@@ -267,41 +267,38 @@ class OrderManager(LeanActor):
     def _modify_refused(
         self, modify: ModifyOrder, text: str, *, sent: bool = False, tell_risk: bool = True
     ) -> None:
-        """A modification refused without an engine's update (by risk, by the book, or,
-        ``sent``, by an engine that cannot answer it itself): the order keeps its values.
-
-        Risk is told unless the refusal is its own (it holds no pending modify then)."""
+        """A modification refused without an engine's update: by risk (never sent), by
+        the book (risk let it through), or, ``sent``, by an engine with no update of
+        the order to answer with (not acknowledged yet, or ended). The order keeps
+        its values; risk is told unless the refusal is its own."""
         book = self.carry.book
-        status = book.status(modify.client_order_id)
-        if sent and status is OrderStatus.PENDING_MODIFY:
-            # Sent, and the engine could not answer it: it leaves PENDING_MODIFY
-            # through the state machine, as an engine's refusal would.
-            view = book.get(modify.client_order_id)
-            assert view is not None
-            working = (
-                OrderStatus.PARTIALLY_FILLED if view.filled_quantity > 0 else OrderStatus.ACCEPTED
-            )
-            update = self._view_update(
-                modify.client_order_id, RejectReason.MODIFY_REFUSED, text, working
-            )
-            assert update is not None
-            self._on_update(update)
-            return
-        update = self._view_update(modify.client_order_id, RejectReason.MODIFY_REFUSED, text)
-        if update is None or update.strategy_id != modify.strategy_id:
-            logger.warning(
-                "{}: modify of {} from {} refused: {}",
-                self.name,
-                modify.client_order_id,
-                modify.strategy_id,
-                text,
-            )
+        coid = modify.client_order_id
+        if sent:
+            after = book.drop_modify(coid, now=time.time_ns())
+            if after is not None:
+                update = self._view_update(coid, RejectReason.MODIFY_REFUSED, text)
+                assert update is not None
+                self._forward(update, to_risk=False)
+            tell_risk = True
         else:
-            self._forward(update, to_risk=False)
+            status = book.status(coid)
+            update = self._view_update(coid, RejectReason.MODIFY_REFUSED, text)
+            if status is None or status.is_terminal or update is None:
+                # Ended (its final update has told everyone) or unknown here.
+                logger.info("{}: modify of {} refused: {}", self.name, coid, text)
+            elif update.strategy_id != modify.strategy_id:
+                logger.warning(
+                    "{}: modify of {} from {} refused: {}",
+                    self.name,
+                    coid,
+                    modify.strategy_id,
+                    text,
+                )
+            else:
+                self._forward(update, to_risk=False)
         if tell_risk:
             self.directory.tell(
-                RISK,
-                ModifyOutcome(modify.client_order_id, modify.strategy_id, False, 0.0, None, None),
+                RISK, ModifyOutcome(coid, modify.strategy_id, False, 0.0, None, None)
             )
 
     def _cancel_not_found(self, message: CancelNotFound) -> None:

@@ -142,6 +142,10 @@ class Runtime:
         self.finished = threading.Event()
         """Set when the feed has no more data."""
         self._machine = StateMachine(clock=clock)
+        self._moving = threading.RLock()
+        """Held over a transition and the messages it sends, so that two transitions
+        (an operator's and the kill switch's) reach risk and the engines in the
+        order they were made."""
         self._listeners = tuple(listeners)
         self._clock = clock
         self._source = source
@@ -341,16 +345,17 @@ class Runtime:
         already on its way can start working after the cancel. If risk (or the
         order manager) is gone, it starts further down the path.
         """
-        event, version = self._machine.move(state, reason, allowed_from=allowed_from)
-        if not self.directory.tell(EVENTS, event):
-            logger.info("runtime {} -> {}: {}", event.previous, state, reason)
-        if state in _TRADING_STATES:
-            self.directory.tell(RISK, SetTradingState(state, version, reason))
-        if state is RuntimeState.HALTED:
-            cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
-            if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
-                for engine in self.settings.engines:
-                    self.directory.tell(engine_actor(engine.name), cancel)
+        with self._moving:  # tells only: never blocks on another actor
+            event, version = self._machine.move(state, reason, allowed_from=allowed_from)
+            if not self.directory.tell(EVENTS, event):
+                logger.info("runtime {} -> {}: {}", event.previous, state, reason)
+            if state in _TRADING_STATES:
+                self.directory.tell(RISK, SetTradingState(state, version, reason))
+            if state is RuntimeState.HALTED:
+                cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
+                if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
+                    for engine in self.settings.engines:
+                        self.directory.tell(engine_actor(engine.name), cancel)
         return event
 
     def _quietly(self, state: RuntimeState, reason: str) -> None:

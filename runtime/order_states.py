@@ -17,8 +17,10 @@ Transitions (:data:`TRANSITIONS`), beyond the obvious happy path:
   raced the cancel; -> REJECTED: the cancel went out before the ack and the
   venue then refused the order itself (only with nothing filled).
 - PENDING_MODIFY -> ACCEPTED / PARTIALLY_FILLED: the modify was done or
-  refused (see below); -> PENDING_CANCEL: a cancel sent while the modify is
-  pending (the modify stays pending); -> REJECTED: as for PENDING_CANCEL.
+  refused (see below); -> ROUTED: refused before the engine had acknowledged
+  the order (:meth:`OrderBook.drop_modify`: an adapter that acks later);
+  -> PENDING_CANCEL: a cancel sent while the modify is pending (the modify
+  stays pending); -> REJECTED: as for PENDING_CANCEL.
 - UNKNOWN (the engine cannot say, e.g. on failover) -> any state a
   reconciliation can report, never PENDING_*: nothing may be modified while
   its state is unknown, and a cancel of an UNKNOWN order is sent but leaves
@@ -152,6 +154,7 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
         PENDING_MODIFY: frozenset(
             {
                 PENDING_MODIFY,
+                ROUTED,
                 ACCEPTED,
                 PARTIALLY_FILLED,
                 FILLED,
@@ -725,6 +728,26 @@ class OrderBook:
         )
 
     # --- queries -----------------------------------------------------------------------
+
+    def drop_modify(self, client_order_id: str, *, now: int) -> OrderStatus | None:
+        """The engine refused a pending modify without an update of the order to say so
+        (it had none yet, e.g. an adapter that acknowledges later): drop it.
+
+        An order still PENDING_MODIFY goes back to where it was: PARTIALLY_FILLED
+        if something filled, ACCEPTED once acknowledged, else ROUTED. Returns
+        the order's state after; None (nothing changed) when no modify was
+        pending (unknown order, ended, or already answered).
+        """
+        rec = self._records.get(client_order_id)
+        if rec is None or rec.modify is None or rec.status in _TERMINAL:
+            return None
+        rec.modify = None
+        if rec.status == PENDING_MODIFY:
+            acked = ACCEPTED if rec.acked else ROUTED
+            self._move(rec, PARTIALLY_FILLED if rec.filled > 0.0 else acked, now)
+        else:
+            rec.updated = now
+        return rec.status
 
     def status(self, client_order_id: str) -> OrderStatus | None:
         """The order's state, or None if the book does not have it (cheap: no snapshot)."""

@@ -789,3 +789,17 @@ def test_a_cancel_of_an_order_the_paper_book_does_not_have_says_so(rig: Rig) -> 
     assert [m.client_order_id for m in rig.log.to(ORDERS) if isinstance(m, CancelNotFound)] == [
         "o-7"
     ]
+
+
+def test_a_retry_that_reached_the_broker_is_not_refused_by_an_open_circuit(rig: Rig) -> None:
+    inner = paper()
+    outer = Gated(inner, TimeoutError("no answer within 2s"), reach=True)
+    engine = rig.start(outer, breaker=BreakerConfig(failures=1, reset_s=60.0))
+    engine.tell(order(1))  # reaches the broker, times out: the circuit opens
+    outer.gate.set()
+    update = rig.log.wait_update("o-1", OrderStatus.ACCEPTED)
+    stats = rig.settle(engine)
+    assert update.message == "accepted by the broker before the failed submit returned"
+    assert statuses(rig.log, "o-1") == [ACCEPTED], "not REJECTED CIRCUIT_OPEN: it is working"
+    assert inner.submitted() == ["o-1"]
+    assert stats.working_orders == ("o-1",)

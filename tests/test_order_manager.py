@@ -257,3 +257,41 @@ def test_only_the_owner_may_cancel_and_a_lost_order_is_resolved_by_its_engine(
     assert S.PENDING_CANCEL not in _statuses(after[first.client_order_id].history)
     lost = after[second.client_order_id]
     assert (lost.status, lost.reason) == (S.CANCELLED, RejectReason.UNKNOWN_ORDER)
+
+
+def test_a_modify_the_engine_crashed_in_is_made_again_by_its_replacement(
+    write_settings: Callable[[str], Path],
+) -> None:
+    recorder = Recorder()
+    crash = "[engines.paper.faults]\ncrash_every = 2\nfault_limit = 1\n"  # the 2nd call: the modify
+    text = f"""
+[runtime]
+log_level = "ERROR"
+[feed.synthetic]
+symbols = ["AAA"]
+bars = 0
+{crash}
+[[strategies]]
+id = "s"
+class = "support:ModifiesResting"
+symbols = ["AAA"]
+"""
+    runtime = Runtime(load_settings(write_settings(text)), listeners=[recorder], source=iter(()))
+    runtime.start()
+    try:
+        for i in range(2):
+            runtime.inject(make_bar(i))
+            runtime.settle()
+        recorder.wait_for(ActorRestarted)
+        runtime.settle()
+        for i in range(2, 4):
+            runtime.inject(make_bar(i))
+            runtime.settle()
+        (view,) = runtime.orders(open_only=False)
+    finally:
+        runtime.stop()
+    (restarted,) = recorder.of(ActorRestarted)
+    assert restarted.name == "engine.paper"
+    assert [(f.quantity, f.price) for f in recorder.of(Fill)] == [(20.0, 99.5)]
+    assert (view.quantity, view.status) == (20.0, S.FILLED)
+    assert recorder.of(OrderAnomaly) == []

@@ -204,7 +204,37 @@ def test_table_keeps_the_front_of_the_life_cycle_one_way() -> None:
     entering = {target for targets in TRANSITIONS.values() for target in targets}
     assert S.RECEIVED not in entering
     assert {s for s, targets in TRANSITIONS.items() if S.VALIDATED in targets} == {S.RECEIVED}
-    assert {s for s, targets in TRANSITIONS.items() if S.ROUTED in targets} == {S.VALIDATED}
+    # Back to ROUTED only from a modify the engine refused before acknowledging it.
+    assert {s for s, targets in TRANSITIONS.items() if S.ROUTED in targets} == {
+        S.VALIDATED,
+        S.PENDING_MODIFY,
+    }
+
+
+def test_a_modify_refused_before_the_ack_goes_back_to_routed() -> None:
+    book = OrderBook()
+    order = _order_for_drop()
+    book.route(order, "engine.x", now=1)
+    modify = ModifyOrder(
+        id=2, ts_event=2, ts_init=2, client_order_id=order.client_order_id,
+        strategy_id=order.strategy_id, quantity=20.0, limit_price=None, stop_price=None,
+        market_price=None,
+    )  # fmt: skip
+    assert book.request_modify(modify, now=3) == "engine.x"
+    assert book.drop_modify(order.client_order_id, now=4) is S.ROUTED
+    assert book.drop_modify(order.client_order_id, now=5) is None, "nothing pending any more"
+    view = book.get(order.client_order_id)
+    assert view is not None
+    assert [st for _ts, st in view.history][-2:] == [S.PENDING_MODIFY, S.ROUTED]
+    assert view.quantity == 10.0
+
+
+def _order_for_drop() -> Order:
+    return Order(
+        id=1, ts_event=0, ts_init=0, client_order_id="d-1", strategy_id="s", symbol="X",
+        side=Side.BUY, quantity=10.0, order_type=OrderType.LIMIT, limit_price=9.0,
+        stop_price=None, time_in_force=TimeInForce.GTC, ts_intent=0,
+    )  # fmt: skip
 
 
 def test_table_has_the_exchange_edges() -> None:
