@@ -14,6 +14,8 @@ from runtime.messages import (
     CancelOrder,
     Fill,
     GetSnapshot,
+    ModifyOrder,
+    ModifyRefused,
     Order,
     OrderAnomaly,
     OrderIntent,
@@ -295,3 +297,30 @@ symbols = ["AAA"]
     assert [(f.quantity, f.price) for f in recorder.of(Fill)] == [(20.0, 99.5)]
     assert (view.quantity, view.status) == (20.0, S.FILLED)
     assert recorder.of(OrderAnomaly) == []
+
+
+def test_an_engine_refusing_a_modify_of_an_ended_order_publishes_nothing_more(
+    write_settings: Callable[[str], Path],
+) -> None:
+    recorder = Recorder()
+    runtime = _runtime(write_settings, recorder, "BuyEveryBar", "[strategies.params]\n")
+    runtime.start()
+    try:
+        for i in range(2):
+            runtime.inject(make_bar(i))
+            runtime.settle()
+        filled = next(u for u in recorder.of(OrderUpdate) if u.status is S.FILLED)
+        before = len(recorder.of(OrderUpdate))
+        modify = ModifyOrder(
+            id=1, ts_event=0, ts_init=0, client_order_id=filled.client_order_id,
+            strategy_id="s", quantity=5.0, limit_price=None, stop_price=None,
+            market_price=None,
+        )  # fmt: skip
+        runtime.directory.tell(
+            ORDERS, ModifyRefused(modify, RejectReason.MODIFY_REFUSED, "ended", by_engine=True)
+        )
+        runtime.settle()
+        after = len(recorder.of(OrderUpdate))
+    finally:
+        runtime.stop()
+    assert after == before, "its final update already told everyone"

@@ -1482,3 +1482,20 @@ def test_well_behaved_engine_ends_every_order_in_one_terminal_state(steps: list[
             assert b in TRANSITIONS[a]
     counts = book.counts()
     assert sum(counts[s] for s in TERMINAL) == len(sim.venue)
+
+
+def test_a_modify_dropped_while_a_cancel_is_pending_leaves_the_cancel_pending() -> None:
+    book = OrderBook()
+    order = _order_for_drop()
+    book.route(order, "engine.x", now=1)
+    modify = ModifyOrder(
+        id=2, ts_event=2, ts_init=2, client_order_id=order.client_order_id,
+        strategy_id=order.strategy_id, quantity=None, limit_price=9.5, stop_price=None,
+        market_price=None,
+    )  # fmt: skip
+    book.request_modify(modify, now=3)
+    assert book.request_cancel(order.client_order_id, now=4) == "engine.x"
+    assert book.drop_modify(order.client_order_id, now=5) is S.PENDING_CANCEL
+    assert book.drop_modify(order.client_order_id, now=6) is None
+    view = book.get(order.client_order_id)
+    assert view is not None and view.limit_price == 9.0, "the modify was not applied"
