@@ -570,18 +570,7 @@ class EngineHost(LeanActor):
             self._refuse_modify(request, error)
         elif type(request) is CancelOrder:
             # The order keeps working: its owner hears that the cancel failed.
-            last = self._live.get(request.client_order_id)
-            if last is not None:
-                now = time.time_ns()
-                refused = dataclasses.replace(
-                    last,
-                    id=next_id(),
-                    ts_event=now,
-                    ts_init=now,
-                    reason=RejectReason.ENGINE_ERROR,
-                    message=error,
-                )
-                self._route((refused,))
+            self._answer_unchanged(request.client_order_id, RejectReason.ENGINE_ERROR, error)
         if opened:
             self._circuit_opened(error)
         return None
@@ -610,10 +599,22 @@ class EngineHost(LeanActor):
         text = "accepted by the broker before the failed submit returned"
         self._route((self._update(order, OrderStatus.ACCEPTED, None, text),))
 
+    def _answer_unchanged(self, client_order_id: str, reason: RejectReason, text: str) -> bool:
+        """Answer a request the adapter did not carry out with the order's last update
+        (its state unchanged), now, with ``reason``; False when there is none."""
+        last = self._live.get(client_order_id)
+        if last is None:
+            return False
+        now = time.time_ns()
+        answer = dataclasses.replace(
+            last, id=next_id(), ts_event=now, ts_init=now, reason=reason, message=text
+        )
+        self._route((answer,))
+        return True
+
     def _refuse_modify(self, request: ModifyOrder, text: str) -> None:
         """Answer a modification as refused: the order's last update, reason MODIFY_REFUSED."""
-        last = self._live.get(request.client_order_id)
-        if last is None:
+        if not self._answer_unchanged(request.client_order_id, RejectReason.MODIFY_REFUSED, text):
             # Not acknowledged yet (an adapter that answers later), or ended: the
             # order manager answers it from its own book.
             logger.info("{}: modify of {} refused: {}", self.name, request.client_order_id, text)
@@ -622,17 +623,6 @@ class EngineHost(LeanActor):
                     ORDERS,
                     ModifyRefused(request, RejectReason.MODIFY_REFUSED, text, by_engine=True),
                 )
-            return
-        now = time.time_ns()
-        refused = dataclasses.replace(
-            last,
-            id=next_id(),
-            ts_event=now,
-            ts_init=now,
-            reason=RejectReason.MODIFY_REFUSED,
-            message=text,
-        )
-        self._route((refused,))
 
     def _abandon_waiting(self, reason: RejectReason, text: str) -> None:
         """Answer the waiting calls instead of making them (cancel-all, stop)."""

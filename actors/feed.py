@@ -257,23 +257,11 @@ class FeedActor(LeanActor):
         observers = {id(ref): ref for refs, _event in self._backlog for ref in refs}
         self._deliver_backlog()
         deadline = time.monotonic() + self._sync_timeout_s
-        signalled = False
-        for ref in observers.values():
-            future = self._ask(ref, Flush(), deadline)
-            if future is None:
-                continue
-            try:
-                signalled |= bool(future.get(timeout=max(0.0, deadline - time.monotonic())))
-            except pykka.Timeout:
-                logger.warning("feed: an observer did not answer within {}s", self._sync_timeout_s)
-            except Exception as exc:
-                logger.debug("feed: observer failed while handling data: {!r}", exc)
-                self._cache_version = -1
-        if signalled:
-            for name in self._guard:
-                target = self.directory.get(name)
-                if target is not None:
-                    self._wait_all([self._ask(target, Flush(), deadline)], deadline)
+        answers = self._wait_all(
+            [self._ask(ref, Flush(), deadline) for ref in observers.values()], deadline
+        )
+        if any(answers):
+            self._flush_in_turn(self._guard, deadline)
 
     def _publish_lockstep(
         self, event: Bar | Tick, engines: tuple[_Ref, ...], strategies: tuple[_Ref, ...]
@@ -289,16 +277,18 @@ class FeedActor(LeanActor):
         # What the engines reported on this event (fills at its open) passes the
         # order manager on its way to the strategies: it is in their mailboxes
         # before the event itself.
-        for name in self._relay:
-            target = self.directory.get(name)
-            if target is not None:
-                self._wait_all([self._ask(target, Flush(), deadline)], deadline)
+        self._flush_in_turn(self._relay, deadline)
         for ref in strategies:
             if self.revoked:
                 return
             self._tell(ref, event)
         self._wait_all([self._ask(ref, Flush(), deadline) for ref in strategies], deadline)
-        for name in self._flush_chain:
+        self._flush_in_turn(self._flush_chain, deadline)
+
+    def _flush_in_turn(self, names: Sequence[str], deadline: float) -> None:
+        """Flush the named actors one after the other (each passes on what it holds
+        to the next before it is flushed)."""
+        for name in names:
             target = self.directory.get(name)
             if target is not None:
                 self._wait_all([self._ask(target, Flush(), deadline)], deadline)
@@ -321,17 +311,23 @@ class FeedActor(LeanActor):
             future = ref.ask_later(message)
         return future
 
-    def _wait_all(self, futures: Sequence[pykka.Future[Any] | None], deadline: float) -> None:
+    def _wait_all(self, futures: Sequence[pykka.Future[Any] | None], deadline: float) -> list[Any]:
+        """Wait for each answer until ``deadline``; the answers (None where none came)."""
+        answers: list[Any] = []
         for future in futures:
-            if future is None:
-                continue
-            try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except pykka.Timeout:
-                logger.warning("feed: a subscriber did not answer within {}s", self._sync_timeout_s)
-            except Exception as exc:  # the subscriber failed; its supervisor is told
-                logger.debug("feed: subscriber failed while handling data: {!r}", exc)
-                self._cache_version = -1
+            answer = None
+            if future is not None:
+                try:
+                    answer = future.get(timeout=max(0.0, deadline - time.monotonic()))
+                except pykka.Timeout:
+                    logger.warning(
+                        "feed: a subscriber did not answer within {}s", self._sync_timeout_s
+                    )
+                except Exception as exc:  # the subscriber failed; its supervisor is told
+                    logger.debug("feed: subscriber failed while handling data: {!r}", exc)
+                    self._cache_version = -1
+            answers.append(answer)
+        return answers
 
     def _sync_all(self) -> None:
         """Wait until every subscriber has handled everything sent so far."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -104,8 +104,6 @@ class OrdersCarry:
     routed: int = 0
     refused: int = 0
     anomalies: int = 0
-    engine_of: dict[str, str] = field(default_factory=dict)
-    """Engine directory name of each open order (the book knows engines by the same name)."""
 
 
 class OrderManager(LeanActor):

@@ -116,6 +116,12 @@ class RiskBook:
     modifies: dict[str, ModifyOrder] = field(default_factory=dict)
     """Accepted modifications not yet answered by the engine, by client order id."""
 
+    def trading(self) -> tuple[RuntimeState, str]:
+        """The state risk enforces and why; a core actor's failure overrides all."""
+        if self.core_failure:
+            return RuntimeState.HALTED, self.core_failure
+        return self.state, self.halted or self.state_reason
+
 
 def order_from_intent(intent: OrderIntent) -> Order:
     """The order an approved intent becomes (same client order id, market time)."""
@@ -212,7 +218,7 @@ class RiskActor(LeanActor):
             accepted=book.accepted,
             rejected=book.rejected,
             by_strategy=tuple(sorted((s, n, r) for s, (n, r) in book.intents.items())),
-            state=RuntimeState.HALTED if book.core_failure else book.state,
+            state=book.trading()[0],
             halted=book.core_failure or book.halted,
             paused=tuple(
                 sorted(
@@ -230,12 +236,13 @@ class RiskActor(LeanActor):
         counts = book.intents.setdefault(intent.strategy_id, [0, 0])
         counts[0] += 1
         exposure = book.ledger.exposure(intent.strategy_id)
+        mode, mode_reason = book.trading()
         breach = check_intent(
             intent,
             self.limits_of(intent.strategy_id),
             exposure,
-            mode=RuntimeState.HALTED if book.core_failure else book.state,
-            mode_reason=book.core_failure or book.halted or book.state_reason,
+            mode=mode,
+            mode_reason=mode_reason,
             now=time.monotonic(),
         )
         if breach is None:
@@ -278,12 +285,13 @@ class RiskActor(LeanActor):
             text = "a modify of this order is still pending"
             self.directory.tell(ORDERS, ModifyRefused(modify, RejectReason.MODIFY_REFUSED, text))
             return
+        mode, mode_reason = book.trading()
         breach = check_modify(
             modify,
             self.limits_of(modify.strategy_id),
             book.ledger.exposure(modify.strategy_id),
-            mode=RuntimeState.HALTED if book.core_failure else book.state,
-            mode_reason=book.core_failure or book.halted or book.state_reason,
+            mode=mode,
+            mode_reason=mode_reason,
             now=time.monotonic(),
         )
         if breach is None:

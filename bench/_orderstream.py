@@ -15,6 +15,7 @@ once sends back: an ACCEPTED ``OrderUpdate``, a ``Fill`` and a FILLED
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 
@@ -30,6 +31,7 @@ from runtime.messages import (
     Side,
     TimeInForce,
     next_id,
+    unfilled_update,
 )
 
 __all__ = [
@@ -132,58 +134,28 @@ def answers(order: Order | OrderIntent) -> tuple[OrderUpdate, Fill, OrderUpdate]
     reference price) and FILLED, as :data:`ENGINE` would send them now."""
     now = time.time_ns()
     price = order.limit_price if order.limit_price is not None else PRICES[order.symbol]
-    coid, sid, symbol, side, qty = (
-        order.client_order_id,
-        order.strategy_id,
-        order.symbol,
-        order.side,
-        order.quantity,
-    )
-    accepted = OrderUpdate(
-        id=next_id(),
-        ts_event=now,
-        ts_init=now,
-        client_order_id=coid,
-        strategy_id=sid,
-        symbol=symbol,
-        side=side,
-        status=OrderStatus.ACCEPTED,
-        quantity=qty,
-        filled_quantity=0.0,
-        avg_fill_price=None,
-        reason=None,
-        message="",
-        engine=ENGINE,
-    )
+    coid, qty = order.client_order_id, order.quantity
+    accepted = unfilled_update(order, OrderStatus.ACCEPTED, None, "", engine=ENGINE, ts=now)
     fill = Fill(
         id=next_id(),
         ts_event=now,
         ts_init=now,
         fill_id=f"{coid}-1",
         client_order_id=coid,
-        strategy_id=sid,
-        symbol=symbol,
-        side=side,
+        strategy_id=order.strategy_id,
+        symbol=order.symbol,
+        side=order.side,
         quantity=qty,
         price=price,
         commission=0.0,
         slippage=0.0,
         engine=ENGINE,
     )
-    filled = OrderUpdate(
+    filled = dataclasses.replace(
+        accepted,
         id=next_id(),
-        ts_event=now,
-        ts_init=now,
-        client_order_id=coid,
-        strategy_id=sid,
-        symbol=symbol,
-        side=side,
         status=OrderStatus.FILLED,
-        quantity=qty,
         filled_quantity=qty,
         avg_fill_price=price,
-        reason=None,
-        message="",
-        engine=ENGINE,
     )
     return accepted, fill, filled

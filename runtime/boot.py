@@ -303,16 +303,14 @@ class Runtime:
     def _escalated(self, reason: str) -> None:
         if self.fatal is None:
             self.fatal = reason
-        with contextlib.suppress(IllegalTransitionError):
-            self._move(RuntimeState.HALTED, f"core actor failed: {reason}")
+        self._quietly(RuntimeState.HALTED, f"core actor failed: {reason}")
         if self._on_fatal is not None:
             self._on_fatal(reason)
 
     def _kill_switch(self, reason: str) -> int:
         """Risk's kill switch fired (in risk's thread): HALTED, and the version risk
         must hold so that an older state told to it is ignored."""
-        with contextlib.suppress(IllegalTransitionError):
-            self._move(RuntimeState.HALTED, reason)
+        self._quietly(RuntimeState.HALTED, reason)
         return self._machine.version
 
     def _feed_finished(self) -> None:
@@ -359,32 +357,28 @@ class Runtime:
         return event
 
     def _quietly(self, state: RuntimeState, reason: str) -> None:
-        """Move if the table allows it (shutdown steps that may already have happened)."""
+        """Move if the table allows it (a step that may already have happened: a
+        second halt, a shutdown step)."""
         with contextlib.suppress(IllegalTransitionError):
             self._move(state, reason)
 
-    def _operator(
-        self, state: RuntimeState, reason: str, allowed: frozenset[RuntimeState]
-    ) -> RuntimeStateChanged:
-        return self._move(state, reason, allowed)
-
     def pause(self, reason: str = "paused by operator") -> RuntimeStateChanged:
         """PAUSED: no new orders; cancels pass and working orders stay."""
-        return self._operator(RuntimeState.PAUSED, reason, _OPEN_STATES)
+        return self._move(RuntimeState.PAUSED, reason, _OPEN_STATES)
 
     def reduce(self, reason: str = "reduce-only by operator") -> RuntimeStateChanged:
         """REDUCING: only orders that bring a position closer to flat."""
-        return self._operator(RuntimeState.REDUCING, reason, _OPEN_STATES)
+        return self._move(RuntimeState.REDUCING, reason, _OPEN_STATES)
 
     def resume(self, reason: str = "resumed by operator") -> RuntimeStateChanged:
         """Back to RUNNING from PAUSED or REDUCING (HALTED needs :meth:`reset`)."""
-        return self._operator(
+        return self._move(
             RuntimeState.RUNNING, reason, frozenset({RuntimeState.PAUSED, RuntimeState.REDUCING})
         )
 
     def halt(self, reason: str = "halted by operator") -> RuntimeStateChanged:
         """HALTED (the emergency stop): no orders, every working order cancelled."""
-        return self._operator(RuntimeState.HALTED, reason, _OPEN_STATES)
+        return self._move(RuntimeState.HALTED, reason, _OPEN_STATES)
 
     def reset(self, reason: str = "reset by operator") -> RuntimeStateChanged:
         """From HALTED back to RUNNING. The daily loss limits count afresh from the
@@ -397,7 +391,7 @@ class Runtime:
             raise IllegalTransitionError(
                 f"cannot reset: a core actor failed ({self.fatal}); restart the runtime"
             )
-        event = self._operator(RuntimeState.RUNNING, reason, frozenset({RuntimeState.HALTED}))
+        event = self._move(RuntimeState.RUNNING, reason, frozenset({RuntimeState.HALTED}))
         self.directory.tell(PORTFOLIO, RearmLossGuard())
         return event
 

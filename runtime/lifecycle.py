@@ -66,10 +66,6 @@ class StateMachine:
         """Transitions so far (grows by one with each)."""
         return self._version
 
-    def can_move(self, state: RuntimeState) -> bool:
-        """Whether ``state`` may follow the current one."""
-        return state in TRANSITIONS[self._state]
-
     def move(
         self,
         state: RuntimeState,
