@@ -18,12 +18,14 @@ __all__ = [
     "CommissionConfig",
     "CommissionModel",
     "CsvSourceConfig",
+    "CurveConfig",
     "DataKind",
     "EngineConfig",
     "ExecutionConfig",
     "FaultConfig",
     "FeedConfig",
     "FeedSource",
+    "GatewayConfig",
     "OpenOrderPolicy",
     "PaperConfig",
     "PortfolioConfig",
@@ -421,6 +423,55 @@ class PortfolioConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CurveConfig:
+    """``[gateway.curve]``: CURVE encryption and client authentication.
+
+    Key files are those ``tradepit keys`` writes (ZeroMQ certificate files).
+    A client is let in only if its public key is in one of the two
+    directories; its role follows from which one.
+    """
+
+    server_secret_key: Path
+    """Certificate file holding the server's public and secret key."""
+    control_keys: Path
+    """Directory of public-key files of clients allowed every command."""
+    readonly_keys: Path | None = None
+    """Directory of public-key files of clients that may subscribe and query only."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """``[gateway]``: the ZeroMQ event stream and command channel (docs/protocol.md)."""
+
+    enabled: bool = False
+    """Whether the runtime binds the two sockets at all."""
+    commands: str = "tcp://127.0.0.1:5600"
+    """ROUTER endpoint for commands (``tcp://HOST:*`` picks a free port)."""
+    events: str = "tcp://127.0.0.1:5601"
+    """PUB endpoint for the event stream."""
+    heartbeat_s: float = 1.0
+    """A ``heartbeat`` event is published this often, traffic or not."""
+    send_hwm: int = 10_000
+    """Events queued per subscriber inside ZeroMQ; beyond it that subscriber misses events."""
+    queue_limit: int = 100_000
+    """Events waiting for the gateway thread; beyond it new events are dropped and counted."""
+    max_message_bytes: int = 65_536
+    """Largest command message accepted; a larger one disconnects the sender."""
+    max_pending_commands: int = 64
+    """Commands waiting to run; more are answered ``BUSY`` at once."""
+    publish_bars: bool = False
+    """Publish every bar on ``bar.<SYMBOL>`` (volume: off by default)."""
+    strategy_modules: tuple[str, ...] = ("strategies",)
+    """Packages or modules ``add_strategy`` may import a ``module:Class`` from."""
+    strategy_dirs: tuple[Path, ...] = ()
+    """Directories ``add_strategy`` may load a ``file.py:Class`` from."""
+    allow_insecure: bool = False
+    """Allow a non-loopback endpoint without CURVE (logged as a warning)."""
+    curve: CurveConfig | None = None
+    """CURVE keys; None: plain sockets (only on loopback unless ``allow_insecure``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyConfig:
     """One ``[[strategies]]`` entry."""
 
@@ -463,3 +514,5 @@ class Settings:
     """``[portfolio]``."""
     strategies: tuple[StrategyConfig, ...] = ()
     """``[[strategies]]``."""
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    """``[gateway]``."""

@@ -21,7 +21,7 @@ import itertools
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "ActorFailed",
@@ -65,6 +65,8 @@ __all__ = [
     "RouteOrders",
     "RuntimeState",
     "RuntimeStateChanged",
+    "SetLossLimit",
+    "SetStrategyLimits",
     "SetTradingState",
     "Side",
     "StartChildren",
@@ -73,6 +75,7 @@ __all__ = [
     "StopFeed",
     "StrategyPaused",
     "StrategyQuarantined",
+    "StrategyRemoved",
     "StrategyResumed",
     "StrategyStarted",
     "StrategyStopped",
@@ -81,6 +84,7 @@ __all__ = [
     "TimeInForce",
     "TradeClosed",
     "TradingHalted",
+    "Unsubscribe",
     "next_id",
     "registry",
     "unfilled_update",
@@ -833,6 +837,27 @@ class StrategyStopped(Message):
 
 @_register
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyRemoved(Message):
+    """An operator removed a strategy while the runtime runs (``remove_strategy``)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When it was removed, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    strategy_id: str
+    """The strategy."""
+    policy: str
+    """What was done with its orders and position: ``cancel``, ``keep`` or ``flatten``."""
+    cancelled: tuple[str, ...]
+    """Client order ids of the working orders a cancel was sent for."""
+    flattening: tuple[str, ...]
+    """Client order ids of the market orders sent to flatten its positions."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RuntimeStateChanged(Message):
     """The runtime moved from one state to another."""
 
@@ -893,6 +918,7 @@ Event = (
     | StrategyResumed
     | StrategyStarted
     | StrategyStopped
+    | StrategyRemoved
     | RuntimeStateChanged
     | FeedFinished
 )
@@ -1130,3 +1156,34 @@ class CancelNotFound:
     """The order."""
     engine: str
     """The engine's name (``[engines.NAME]``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Told to the feed: stop routing market data to the actor ``name``."""
+
+    name: str
+    """Directory name of the subscriber."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetStrategyLimits:
+    """Asked of risk: the limits of one strategy (a strategy added while running).
+
+    ``limits`` None: the global ``[risk]`` limits apply to it.
+    """
+
+    strategy_id: str
+    """The strategy."""
+    limits: Any
+    """Its :class:`~runtime.config.RiskConfig`, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetLossLimit:
+    """Asked of the portfolio: the daily loss limit of one strategy (0: none)."""
+
+    strategy_id: str
+    """The strategy."""
+    limit: float
+    """Its ``daily_loss_limit``."""

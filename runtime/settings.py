@@ -16,6 +16,7 @@ import importlib
 import re
 import typing
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import MISSING, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +28,14 @@ from runtime.config import (
     CommissionConfig,
     CommissionModel,
     CsvSourceConfig,
+    CurveConfig,
     DataKind,
     EngineConfig,
     ExecutionConfig,
     FaultConfig,
     FeedConfig,
     FeedSource,
+    GatewayConfig,
     OpenOrderPolicy,
     PaperConfig,
     PortfolioConfig,
@@ -53,11 +56,26 @@ from runtime.config import (
 from runtime.errors import SettingsError
 from strategies.base import Strategy
 
-__all__ = ["load_settings", "parse_settings", "read_feed", "read_paper", "read_supervision"]
+__all__ = [
+    "RESERVED_STRATEGY_IDS",
+    "StrategyLoader",
+    "check_strategy_class",
+    "import_strategy",
+    "is_loopback",
+    "load_settings",
+    "parse_settings",
+    "read_feed",
+    "read_gateway",
+    "read_paper",
+    "read_strategy",
+    "read_supervision",
+]
 
 ADAPTERS = ("paper", "venue")
 """Adapter kinds an engine may use."""
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR")
+RESERVED_STRATEGY_IDS = frozenset({"manual"})
+"""Strategy ids no strategy may take: ``manual`` owns orders an operator submits."""
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _SECTIONS = (
     "runtime",
@@ -68,6 +86,7 @@ _SECTIONS = (
     "risk",
     "portfolio",
     "strategies",
+    "gateway",
 )
 
 
@@ -87,6 +106,7 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
     risk = _risk(root.table("risk"), RiskConfig())
     portfolio = _portfolio(root.table("portfolio"))
     strategies = _strategies(root.tables("strategies"), feed, risk, supervision)
+    gateway = read_gateway(root.table("gateway"), base_dir)
     root.done()
     return Settings(
         source=source,
@@ -98,6 +118,7 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
         risk=risk,
         portfolio=portfolio,
         strategies=strategies,
+        gateway=gateway,
     )
 
 
@@ -152,6 +173,110 @@ def _endpoint(t: Table, name: str) -> str:
             name, f"expected a ZeroMQ endpoint like 'tcp://127.0.0.1:5701', got {value!r}"
         )
     return value
+
+
+_GATEWAY_ENDPOINT = re.compile(
+    r"^(tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5}|\*)|ipc://\S+)$"
+)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def _gateway_endpoint(t: Table, name: str, default: str) -> str:
+    value = t.string(name, default)
+    match = _GATEWAY_ENDPOINT.match(value)
+    if match is None or (match[3] not in (None, "*") and not 0 < int(match[3]) < 65536):
+        raise t.error(
+            name,
+            "expected 'tcp://HOST:PORT' (PORT 1-65535, or * for any free port) or "
+            f"'ipc://PATH', got {value!r}",
+        )
+    return value
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether a gateway endpoint can only be reached from this machine."""
+    if endpoint.startswith("ipc://"):
+        return True
+    host = endpoint.removeprefix("tcp://").rpartition(":")[0]
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _key_path(t: Table, name: str, base_dir: Path, *, directory: bool) -> Path:
+    path = Path(t.string(name))
+    path = path if path.is_absolute() else base_dir / path
+    if directory and not path.is_dir():
+        raise t.error(name, f"expected a directory of client public keys, {str(path)!r} is not one")
+    if not directory and not path.is_file():
+        raise t.error(
+            name, f"expected a key file made by 'tradepit keys', {str(path)!r} is not one"
+        )
+    return path
+
+
+def _names(t: Table, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """An array of strings that may be empty (``[]`` allows nothing)."""
+    if t.has(name) and t.raw(name) == []:
+        return ()
+    return t.strings(name, default) if t.has(name) else default
+
+
+def read_gateway(t: Table, base_dir: Path) -> GatewayConfig:
+    """``[gateway]`` and ``[gateway.curve]``; relative paths resolve against ``base_dir``."""
+    d = GatewayConfig()
+    curve: CurveConfig | None = None
+    if t.has("curve"):
+        c = t.table("curve")
+        curve = CurveConfig(
+            server_secret_key=_key_path(c, "server_secret_key", base_dir, directory=False),
+            control_keys=_key_path(c, "control_keys", base_dir, directory=True),
+            readonly_keys=_key_path(c, "readonly_keys", base_dir, directory=True)
+            if c.has("readonly_keys")
+            else None,
+        )
+        c.done()
+    dirs = tuple(
+        p.resolve() if p.is_absolute() else (base_dir / p).resolve()
+        for p in (Path(x) for x in _names(t, "strategy_dirs", ()))
+    )
+    for path in dirs:
+        if not path.is_dir():
+            raise t.error("strategy_dirs", f"{str(path)!r} is not a directory")
+    modules = _names(t, "strategy_modules", d.strategy_modules)
+    for module in modules:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", module):
+            raise t.error("strategy_modules", f"expected dotted module names, got {module!r}")
+    config = GatewayConfig(
+        enabled=t.boolean("enabled", d.enabled),
+        commands=_gateway_endpoint(t, "commands", d.commands),
+        events=_gateway_endpoint(t, "events", d.events),
+        heartbeat_s=t.number("heartbeat_s", d.heartbeat_s, minimum=0.01, maximum=3600.0),
+        send_hwm=t.integer("send_hwm", d.send_hwm, minimum=1, maximum=10_000_000),
+        queue_limit=t.integer("queue_limit", d.queue_limit, minimum=1, maximum=100_000_000),
+        max_message_bytes=t.integer(
+            "max_message_bytes", d.max_message_bytes, minimum=1024, maximum=64 * 1024 * 1024
+        ),
+        max_pending_commands=t.integer(
+            "max_pending_commands", d.max_pending_commands, minimum=1, maximum=100_000
+        ),
+        publish_bars=t.boolean("publish_bars", d.publish_bars),
+        strategy_modules=modules,
+        strategy_dirs=dirs,
+        allow_insecure=t.boolean("allow_insecure", d.allow_insecure),
+        curve=curve,
+    )
+    if config.commands == config.events:
+        raise t.error("events", f"expected an endpoint other than commands ({config.commands!r})")
+    if curve is None and not config.allow_insecure:
+        for key in ("commands", "events"):
+            endpoint = getattr(config, key)
+            if not is_loopback(endpoint):
+                raise t.error(
+                    key,
+                    f"{endpoint!r} is reachable from other machines: configure [gateway.curve] "
+                    "or set allow_insecure = true",
+                )
+    t.done()
+    return config
 
 
 def read_supervision(t: Table, base: SupervisionConfig) -> SupervisionConfig:
@@ -508,45 +633,66 @@ def _feed_symbols(feed: FeedConfig) -> tuple[str, ...] | None:
 def _strategies(
     tables: list[Table], feed: FeedConfig, global_risk: RiskConfig, supervision: SupervisionConfig
 ) -> tuple[StrategyConfig, ...]:
-    published = _feed_symbols(feed)
     seen: set[str] = set()
     result = []
     for t in tables:
-        strategy_id = t.string("id")
-        if not _ID.match(strategy_id):
-            raise t.error("id", f"expected letters, digits, _ . - (max 64), got {strategy_id!r}")
-        if strategy_id in seen:
-            raise t.error("id", f"duplicate strategy id {strategy_id!r}")
-        seen.add(strategy_id)
-        class_path = t.string("class")
-        cls = _import_strategy(t, class_path)
-        symbols = t.strings("symbols")
-        for symbol in symbols:
-            if published is not None and symbol not in published:
-                raise t.error(
-                    "symbols",
-                    f"{symbol!r} is not published by the feed (it publishes: "
-                    f"{', '.join(published)})",
-                )
-        params = _params(t.table("params"), cls)
-        risk = _risk(t.table("risk"), global_risk) if t.has("risk") else None
-        strategy_supervision = read_supervision(t.table("supervision"), supervision)
-        t.done()
-        result.append(
-            StrategyConfig(
-                id=strategy_id,
-                class_path=class_path,
-                strategy_class=cls,
-                symbols=symbols,
-                params=params,
-                risk=risk,
-                supervision=strategy_supervision,
-            )
+        config = read_strategy(
+            t, feed=feed, global_risk=global_risk, supervision=supervision, load=import_strategy
         )
+        if config.id in seen:
+            raise t.error("id", f"duplicate strategy id {config.id!r}")
+        seen.add(config.id)
+        result.append(config)
     return tuple(result)
 
 
-def _import_strategy(t: Table, class_path: str) -> type[Any]:
+StrategyLoader = Callable[[Table, str], type[Any]]
+"""Turns the ``class`` value of a strategy table into the class (raising
+``SettingsError`` about key ``class``)."""
+
+
+def read_strategy(
+    t: Table,
+    *,
+    feed: FeedConfig,
+    global_risk: RiskConfig,
+    supervision: SupervisionConfig,
+    load: StrategyLoader,
+) -> StrategyConfig:
+    """One ``[[strategies]]``-shaped table (also an ``add_strategy`` request's
+    arguments): id, class (through ``load``), symbols, params, risk, supervision."""
+    strategy_id = t.string("id")
+    if not _ID.match(strategy_id):
+        raise t.error("id", f"expected letters, digits, _ . - (max 64), got {strategy_id!r}")
+    if strategy_id in RESERVED_STRATEGY_IDS:
+        raise t.error("id", f"{strategy_id!r} is reserved for orders entered by an operator")
+    class_path = t.string("class")
+    cls = load(t, class_path)
+    symbols = t.strings("symbols")
+    published = _feed_symbols(feed)
+    for symbol in symbols:
+        if published is not None and symbol not in published:
+            raise t.error(
+                "symbols",
+                f"{symbol!r} is not published by the feed (it publishes: {', '.join(published)})",
+            )
+    params = _params(t.table("params"), cls)
+    risk = _risk(t.table("risk"), global_risk) if t.has("risk") else None
+    strategy_supervision = read_supervision(t.table("supervision"), supervision)
+    t.done()
+    return StrategyConfig(
+        id=strategy_id,
+        class_path=class_path,
+        strategy_class=cls,
+        symbols=symbols,
+        params=params,
+        risk=risk,
+        supervision=strategy_supervision,
+    )
+
+
+def import_strategy(t: Table, class_path: str) -> type[Any]:
+    """``module:Class``, imported and checked to be a :class:`strategies.Strategy`."""
     module_name, sep, class_name = class_path.partition(":")
     if not sep or not module_name or not class_name:
         raise t.error("class", f"expected 'module:Class', got {class_path!r}")
@@ -557,6 +703,11 @@ def _import_strategy(t: Table, class_path: str) -> type[Any]:
     cls = getattr(module, class_name, None)
     if cls is None:
         raise t.error("class", f"module {module_name!r} has no {class_name!r}")
+    return check_strategy_class(t, class_path, cls)
+
+
+def check_strategy_class(t: Table, class_path: str, cls: Any) -> type[Any]:
+    """``cls`` if it is a :class:`strategies.Strategy` subclass; else a SettingsError."""
     if not isinstance(cls, type) or not issubclass(cls, Strategy):
         raise t.error("class", f"{class_path!r} is not a subclass of strategies.Strategy")
     return cls
