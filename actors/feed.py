@@ -24,14 +24,21 @@ Replay modes (``[feed]``):
   a backtest, whatever the thread scheduling.
 
 The feed works by sending itself a ``_Pump`` message per slice of work, so
-``Subscribe``, ``StopFeed`` and health probes are answered between slices.
+``Subscribe``, ``Unsubscribe``, ``StopFeed`` and health probes are answered
+between slices.
+
+Subscriptions change while it runs (strategies added and removed by an
+operator) and survive a restart of the feed (its :class:`FeedCarry`). The feed
+also remembers the last bar or tick of each symbol (one dict store per event)
+and answers :class:`GetMarket` with it: operators' orders are priced and dated
+from it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
@@ -49,11 +56,12 @@ from runtime.messages import (
     StopFeed,
     Subscribe,
     Tick,
+    Unsubscribe,
     next_id,
 )
 from runtime.names import EVENTS, ActorKind
 
-__all__ = ["FeedActor"]
+__all__ = ["FeedActor", "FeedCarry", "GetMarket", "MarketView"]
 
 _STAGES = 3
 _PACING_SLICE_S = 0.05
@@ -74,6 +82,24 @@ class _End:
 _END = _End()
 
 
+@dataclass(frozen=True, slots=True)
+class GetMarket:
+    """Asked of the feed: what it last published of ``symbol``; a :class:`MarketView`."""
+
+    symbol: str
+    """Instrument symbol."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketView:
+    """The feed's answer to :class:`GetMarket`."""
+
+    last: Bar | Tick | None
+    """The last bar or tick of the symbol published; None before any."""
+    market_time: int
+    """The latest ``ts_event`` of anything published, ns since the epoch (0 before any)."""
+
+
 @dataclass(slots=True)
 class FeedCarry:
     """Where a failed feed was: its replacement continues from there."""
@@ -88,6 +114,7 @@ class FeedCarry:
     backlog: list[tuple[tuple[Address, ...], Bar | Tick]]
     wall0: float
     ts0: int
+    last: dict[str, Bar | Tick] = field(default_factory=dict)
 
 
 class FeedActor(LeanActor):
@@ -131,6 +158,7 @@ class FeedActor(LeanActor):
         self._backlog: list[tuple[tuple[_Ref, ...], Bar | Tick]] = []
         self._wall0 = 0.0
         self._ts0 = 0
+        self._last: dict[str, Bar | Tick] = {}
         for sub in subscriptions:
             self._subscribe(sub)
         if carry is not None:
@@ -140,6 +168,7 @@ class FeedActor(LeanActor):
             self._bars, self._ticks = carry.bars, carry.ticks
             self._pending, self._backlog = carry.pending, carry.backlog
             self._wall0, self._ts0 = carry.wall0, carry.ts0
+            self._last = carry.last
 
     def started(self) -> None:
         if self._running:  # a replacement: carry on publishing
@@ -159,6 +188,7 @@ class FeedActor(LeanActor):
             backlog=list(self._backlog),
             wall0=self._wall0,
             ts0=self._ts0,
+            last=dict(self._last),
         )
 
     def on_stop(self) -> None:
@@ -179,6 +209,14 @@ class FeedActor(LeanActor):
             self._publish(message)
         elif isinstance(message, Subscribe):
             self._subscribe(message)
+        elif isinstance(message, Unsubscribe):
+            self._unsubscribe(message.name)
+        elif isinstance(message, GetMarket):
+            last = self._last
+            return MarketView(
+                last=last.get(message.symbol),
+                market_time=max((e.ts_event for e in last.values()), default=0),
+            )
         elif isinstance(message, StartFeed):
             if not self._running and not self._done:
                 self._running = True
@@ -198,6 +236,14 @@ class FeedActor(LeanActor):
             raise ValueError(f"subscription stage must be 0..{_STAGES - 1}, got {sub.stage}")
         for symbol in sub.symbols:
             self._subs.setdefault(symbol, {})[sub.name] = sub.stage
+        self._cache.clear()
+
+    def _unsubscribe(self, name: str) -> None:
+        """Route nothing more to ``name`` (it is being removed)."""
+        for symbol in list(self._subs):
+            names = self._subs[symbol]
+            if names.pop(name, None) is not None and not names:
+                del self._subs[symbol]
         self._cache.clear()
 
     # --- publishing -----------------------------------------------------------
@@ -224,6 +270,7 @@ class FeedActor(LeanActor):
             self._bars += 1
         else:
             self._ticks += 1
+        self._last[event.symbol] = event
         if self._backlog:
             self._deliver_backlog()
         engines, strategies, observers = self._targets(event.symbol)

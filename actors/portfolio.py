@@ -16,6 +16,8 @@ Next to the ledger it keeps, from the ledger's own results
   the event sink. ``RearmLossGuard`` (an operator's reset) restarts every
   day's count from the P&L at that moment, each scope with a fresh allowance
   of its full limit. With no limit configured the guard is never called.
+  ``SetLossLimit`` (a strategy added while running) gives one strategy a
+  limit from now on, or lifts it (0).
 
 The three are handed together (:class:`PortfolioCarry`) to a replacement when
 the actor fails, so a restart loses no booking, no open trip and no latch.
@@ -38,6 +40,7 @@ from runtime.messages import (
     GetSnapshot,
     LossLimitBreached,
     RearmLossGuard,
+    SetLossLimit,
     Tick,
 )
 from runtime.names import EVENTS, RISK, ActorKind
@@ -145,6 +148,8 @@ class PortfolioActor(LeanActor):
             return self.snapshot()
         elif kind is RearmLossGuard:
             self._guard.rearm()
+        elif kind is SetLossLimit:
+            self._set_loss_limit(message.strategy_id, message.limit)
         elif kind is Flush:
             # True when risk was told something since the last flush: a lockstep
             # feed then lets risk act on it before the next event.
@@ -153,6 +158,12 @@ class PortfolioActor(LeanActor):
         else:
             raise TypeError(f"{self.name} cannot handle {kind.__name__}")
         return None
+
+    def _set_loss_limit(self, strategy_id: str, limit: float) -> None:
+        guard = self._guard
+        # A strategy the guard did not track starts from its books as they are now.
+        guard.set_limit(strategy_id, limit, self._ledger.account(strategy_id).positions)
+        self._guarded = guard.active
 
     def snapshot(self) -> PortfolioSnapshot:
         """The books now."""

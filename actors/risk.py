@@ -30,7 +30,12 @@ run: no reset lifts it.
 Modifications: one at a time per order; risk holds the one it let through
 until the order manager says how it ended (``ModifyOutcome``).
 
-Everything survives a restart of the risk actor (``handover``).
+Per-strategy limits change while running: ``SetStrategyLimits`` (asked when
+an operator adds a strategy) sets or clears one strategy's override; its
+rate-limit bucket starts afresh under the new limits.
+
+Everything survives a restart of the risk actor (``handover``), the
+per-strategy limits included.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from runtime.messages import (
     RejectReason,
     ResumeStrategy,
     RuntimeState,
+    SetStrategyLimits,
     SetTradingState,
     StrategyPaused,
     StrategyResumed,
@@ -115,6 +121,9 @@ class RiskBook:
     """Why a core actor's failure halted trading for good (``Halt``); empty otherwise."""
     modifies: dict[str, ModifyOrder] = field(default_factory=dict)
     """Accepted modifications not yet answered by the engine, by client order id."""
+    overrides: dict[str, RiskConfig] = field(default_factory=dict)
+    """Effective limits of the strategies that have their own (``[strategies.risk]``,
+    or set while running); the others use ``[risk]``."""
 
     def trading(self) -> tuple[RuntimeState, str]:
         """The state risk enforces and why; a core actor's failure overrides all."""
@@ -158,12 +167,15 @@ class RiskActor(LeanActor):
         carry: RiskBook | None = None,
     ) -> None:
         """``on_halt(reason)`` is called (in this thread) when the kill switch fires;
-        it moves the runtime to HALTED and returns the state machine's version."""
+        it moves the runtime to HALTED and returns the state machine's version.
+        ``overrides`` are ignored with a ``carry``, which has its own."""
         super().__init__(name=name, directory=directory)
         self._limits = limits
-        self._overrides = dict(overrides)
         self._on_halt = on_halt
-        self.book = carry if carry is not None else RiskBook()
+        if carry is None:
+            carry = RiskBook(overrides=dict(overrides))
+        self.book = carry
+        self._overrides = carry.overrides
 
     def handover(self, stuck: bool) -> RiskBook:
         return copy.deepcopy(self.book) if stuck else self.book
@@ -205,6 +217,8 @@ class RiskActor(LeanActor):
             self._pause(message.strategy_id, RejectReason.PAUSED, message.reason)
         elif kind is ResumeStrategy:
             self._resume(message.strategy_id, message.reason)
+        elif kind is SetStrategyLimits:
+            self._set_limits(message.strategy_id, message.limits)
         elif kind is GetSnapshot:
             return self.stats()
         elif kind is not Flush:
@@ -328,6 +342,20 @@ class RiskActor(LeanActor):
         if exposure.trade_closed(trade.pnl, limits.max_consecutive_losses):
             text = exposure.pause_losing_streak(limits.max_consecutive_losses)
             self._announce_pause(trade.strategy_id, text)
+
+    def _set_limits(self, strategy_id: str, limits: object) -> None:
+        if limits is None:
+            self._overrides.pop(strategy_id, None)
+        elif isinstance(limits, RiskConfig):
+            self._overrides[strategy_id] = limits
+        else:
+            raise TypeError(
+                f"limits of strategy {strategy_id!r} must be a RiskConfig or None, "
+                f"got {type(limits).__name__}"
+            )
+        exposure = self.book.ledger.get(strategy_id)
+        if exposure is not None:
+            exposure.limits_changed()
 
     def _pause(self, strategy_id: str, reason: RejectReason, text: str) -> None:
         self.book.ledger.exposure(strategy_id).pause(text, code=reason)

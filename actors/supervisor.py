@@ -59,6 +59,15 @@ manager reports those orders UNKNOWN.
 ``failback_after_s`` later the primary is probed and restored once healthy.
 ``force`` pins an engine.
 
+Operators change the children while the runtime runs (asked, answered or
+raised to the caller): :class:`AddChild` starts one more (a strategy added;
+a stopped or quarantined child's name may be reused), :class:`RemoveChild`
+stops one for good (its record stays, STOPPED), and :class:`RestartChild`
+restarts one now: a running child through the failure-restart path (its
+state and unhandled messages to a fresh instance) without backoff and
+without counting a failure; a quarantined strategy from its last state, with
+a fresh restart history.
+
 Everything the supervisor does runs in its own thread; its timers (backoff,
 probes, failback) are messages it sends itself through a
 :class:`~runtime.scheduler.Scheduler`.
@@ -117,11 +126,14 @@ from runtime.restart import Restart, RestartTracker
 from runtime.scheduler import Scheduler
 
 __all__ = [
+    "AddChild",
     "ChildSpec",
     "ChildState",
     "ChildStatus",
     "GetExecutionStatus",
     "PinEngine",
+    "RemoveChild",
+    "RestartChild",
     "Supervisor",
 ]
 
@@ -189,6 +201,65 @@ class PinEngine:
     """
 
     engine: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddChild:
+    """Asked of the supervisor: start one more child while running (a strategy an
+    operator adds).
+
+    It starts as at start-up (handshake, name registered, ``ActorStarted``,
+    health probes) and is answered with its :class:`ChildStatus`. Raises
+    :class:`~runtime.errors.StartupError` if it did not start (nothing of it is
+    left: no name, no record), ``ValueError`` if a child of that name is
+    running, restarting or failed (the name of a stopped or quarantined one is
+    reused: its record is replaced), or for an engine (the failover list is
+    fixed).
+    """
+
+    spec: ChildSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveChild:
+    """Asked of the supervisor: stop one child for good (an operator removes a strategy).
+
+    It stops as at shutdown (its ``on_stop`` runs; orders it was holding while
+    restarting are answered); its record stays, STOPPED, for the status views.
+    Answered with True when its thread ended, False when it did not in
+    ``timeout_s``. Raises ``LookupError`` for a name the supervisor never started.
+    """
+
+    name: str
+    """The child's directory name."""
+    timeout_s: float | None = None
+    """How long to wait for it; None: its ``shutdown_timeout_s``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartChild:
+    """Asked of the supervisor: restart one child now (an operator's decision).
+
+    - RUNNING: it is stopped (its ``on_stop`` runs), its state
+      (``handover(stuck=False)``, or a copy if it does not stop in time) and the
+      messages it had not handled go to a fresh instance, as after a failure
+      but without backoff and without counting a failure;
+    - RESTARTING: the restart waiting out its backoff happens now;
+    - QUARANTINED: it starts again from its last handed-over state (passed
+      through ``revise`` first, when given), under a new name registration and
+      with a fresh restart history.
+
+    ``ActorRestarted`` is published and counted in ``restarts``. Answered with
+    its :class:`ChildStatus` afterwards (RESTARTING or QUARANTINED again if the
+    new instance failed to start). Raises ``LookupError`` for an unknown name
+    and ``ValueError`` for a child that is stopped or failed for good.
+    """
+
+    name: str
+    """The child's directory name."""
+    revise: Callable[[Any], Any] | None = None
+    """For a quarantined child: turns its last state (None if it had none) into
+    the state the new instance starts from (brought up to date by the caller)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +332,14 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
+def _start_error(actor: LeanActor | None, exc: Exception) -> str:
+    """Why an actor did not start: what its ``on_start`` raised when the actor
+    recorded it (``start_error``), else what the handshake got (the actor had
+    stopped before answering it)."""
+    cause = getattr(actor, "start_error", "")
+    return cause if isinstance(cause, str) and cause else str(exc)
+
+
 class Supervisor(LeanActor):
     """Starts, watches, restarts and stops the runtime's actors."""
 
@@ -279,9 +358,10 @@ class Supervisor(LeanActor):
     ) -> None:
         super().__init__(name=name, directory=directory)
         self._specs = tuple(children)
-        rng = rng if rng is not None else random.Random()
+        self._rng = rng if rng is not None else random.Random()
         self._children = {
-            s.name: _Child(spec=s, tracker=RestartTracker(s.supervision, rng)) for s in self._specs
+            s.name: _Child(spec=s, tracker=RestartTracker(s.supervision, self._rng))
+            for s in self._specs
         }
         self._started: list[str] = []
         self._start_timeout_s = start_timeout_s
@@ -323,6 +403,13 @@ class Supervisor(LeanActor):
             return self.execution_status()
         if kind is PinEngine:
             return self._pin(message.engine)
+        # Operator requests: what goes wrong is answered to the one who asked.
+        if kind is AddChild:
+            return self._add_child(message.spec)
+        if kind is RemoveChild:
+            return self._remove_child(message.name, message.timeout_s)
+        if kind is RestartChild:
+            return self._restart_child(message.name, message.revise)
         # Failure handling must never take the supervisor down: whatever goes
         # wrong in it is logged and the supervisor keeps serving.
         try:
@@ -354,18 +441,20 @@ class Supervisor(LeanActor):
     # --- views ---------------------------------------------------------------------
 
     def status(self) -> tuple[ChildStatus, ...]:
-        """Every child ever started, in start order."""
-        return tuple(
-            ChildStatus(
-                name=c.spec.name,
-                kind=c.spec.kind,
-                state=c.state,
-                alive=c.ref is not None and c.ref.is_alive(),
-                failures=c.failures,
-                restarts=c.restarts,
-                last_error=c.last_error,
-            )
-            for c in (self._children[n] for n in self._started)
+        """Every child ever started, in start order (one added while running: just
+        before the feed)."""
+        return tuple(self._status_of(self._children[n]) for n in self._started)
+
+    @staticmethod
+    def _status_of(child: _Child) -> ChildStatus:
+        return ChildStatus(
+            name=child.spec.name,
+            kind=child.spec.kind,
+            state=child.state,
+            alive=child.ref is not None and child.ref.is_alive(),
+            failures=child.failures,
+            restarts=child.restarts,
+            last_error=child.last_error,
         )
 
     def execution_status(self) -> ExecutionStatus | None:
@@ -379,30 +468,155 @@ class Supervisor(LeanActor):
 
     def _start_all(self) -> None:
         for spec in self._specs:
-            ref = spec.start(None)
             try:
-                ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
-            except pykka.Timeout:
-                stuck = self._abandon(ref)
+                ref, address = self._start_child(spec)
+            except StartupError:
                 self._stop_some(self._start_timeout_s, None)
-                raise StartupError(
-                    f"{spec.name} ({spec.kind}) did not finish starting within "
-                    f"{self._start_timeout_s:g}s" + (" and did not stop" if stuck else "")
-                ) from None
-            except Exception as exc:
-                self._abandon(ref)
-                self._stop_some(self._start_timeout_s, None)
-                raise StartupError(f"{spec.name} ({spec.kind}) failed to start: {exc}") from exc
+                raise
             child = self._children[spec.name]
+            child.address = address
             self._attach(child, ref)
-            child.address = self.directory.register(spec.name, ref)
             self._started.append(spec.name)
-            now = _now_ns()
-            self._publish(
-                ActorStarted(
-                    id=next_id(), ts_event=now, ts_init=now, name=spec.name, kind=spec.kind
-                )
+            self._announce_started(spec)
+
+    def _announce_started(self, spec: ChildSpec) -> None:
+        now = _now_ns()
+        self._publish(
+            ActorStarted(id=next_id(), ts_event=now, ts_init=now, name=spec.name, kind=spec.kind)
+        )
+
+    def _start_child(self, spec: ChildSpec) -> tuple[pykka.ActorRef[Any], Address]:
+        """Start ``spec`` from nothing and give it its name; on any failure stop it,
+        take the name back and raise :class:`StartupError`.
+
+        The handshake is asked before the name is registered (so it is the first
+        message), and the name registered before the start completes (so that
+        nothing told to it once its ``on_start`` has run, such as an update of an
+        order it sent there, is lost).
+        """
+        what = f"{spec.name} ({spec.kind})"
+        try:
+            ref = spec.start(None)
+        except Exception as exc:
+            raise StartupError(f"{what} failed to start: {exc}") from exc
+        actor = actor_of(ref)  # kept alive here: it may know why it did not start
+        handshake = ref.ask(Handshake(), block=False)
+        address = self.directory.register(spec.name, ref)
+        try:
+            handshake.get(timeout=self._start_timeout_s)
+        except Exception as exc:
+            held = self.directory.unregister(spec.name)
+            stuck = self._abandon(ref)
+            if held:
+                self._bounce(held, RejectReason.SHUTDOWN, f"{spec.name} failed to start")
+            if isinstance(exc, pykka.Timeout):
+                raise StartupError(
+                    f"{what} did not finish starting within {self._start_timeout_s:g}s"
+                    + (" and did not stop" if stuck else "")
+                ) from None
+            raise StartupError(f"{what} failed to start: {_start_error(actor, exc)}") from exc
+        return ref, address
+
+    # --- operator requests: add, remove, restart one child -----------------------
+
+    def _add_child(self, spec: ChildSpec) -> ChildStatus:
+        if spec.kind is ActorKind.ENGINE:
+            raise ValueError(f"{spec.name}: engines cannot be added while running")
+        old = self._children.get(spec.name)
+        if old is not None and old.state not in (ChildState.STOPPED, ChildState.QUARANTINED):
+            raise ValueError(f"{spec.name} already exists ({old.state.value})")
+        ref, address = self._start_child(spec)
+        child = _Child(spec=spec, tracker=RestartTracker(spec.supervision, self._rng))
+        if old is not None:
+            # Threads of earlier incarnations are still joined at stop, and restart
+            # timers of the old record (numbered by attempt) can never match this one.
+            child.abandoned = old.abandoned
+            child.attempt = old.attempt
+        child.address = address
+        self._children[spec.name] = child
+        self._attach(child, ref)
+        if spec.name not in self._started:
+            feeds = [i for i, n in enumerate(self._started) if self._is_feed(n)]
+            self._started.insert(feeds[0] if feeds else len(self._started), spec.name)
+        self._announce_started(spec)
+        return self._status_of(child)
+
+    def _is_feed(self, name: str) -> bool:
+        return self._children[name].spec.kind is ActorKind.FEED
+
+    def _remove_child(self, name: str, timeout_s: float | None) -> bool:
+        child = self._children.get(name)
+        if child is None or name not in self._started:
+            raise LookupError(f"no actor named {name!r}")
+        timeout = child.spec.supervision.shutdown_timeout_s if timeout_s is None else timeout_s
+        return not self._stop_some(timeout, (name,))
+
+    def _restart_child(self, name: str, revise: Callable[[Any], Any] | None) -> ChildStatus:
+        child = self._children.get(name)
+        if child is None or name not in self._started:
+            raise LookupError(f"no actor named {name!r}")
+        state = child.state
+        if state is ChildState.RUNNING:
+            self._restart_now(child)
+        elif state is ChildState.RESTARTING:
+            child.attempt += 1  # the restart scheduled after its backoff becomes stale
+            child.delay_s = 0.0
+            self._restart_due(_RestartDue(name, child.attempt))
+        elif state is ChildState.QUARANTINED:
+            self._revive(child, revise)
+        else:
+            raise ValueError(
+                f"{name} is {state.value}: only a running, restarting or quarantined "
+                "actor can be restarted"
             )
+        return self._status_of(child)
+
+    def _restart_now(self, child: _Child) -> None:
+        """Stop a running child and start a fresh instance from its state and messages."""
+        spec = child.spec
+        assert child.address is not None and child.ref is not None
+        child.address.hold()  # from now on messages wait for the new instance
+        actor, thread, ref = child.actor, child.thread, child.ref
+        timeout = spec.supervision.shutdown_timeout_s
+        try:
+            ref.stop(block=True, timeout=timeout)
+        except pykka.Timeout:  # stuck in a handler: replaced as a stuck actor is
+            logger.error("{} did not stop within {:g}s for its restart", spec.name, timeout)
+        except pykka.ActorDeadError:
+            pass  # it failed a moment ago: that report is now late, and ignored
+        except Exception as exc:  # its on_stop raised: it stopped all the same
+            logger.error("{} failed while stopping for its restart: {!r}", spec.name, exc)
+        if thread is not None and not ref.is_alive():
+            thread.join(timeout)
+        taken: list[Any] = []
+        carry: Any = None
+        if actor is not None:
+            if thread is not None and thread.is_alive():
+                taken, carry = self._retire(child, actor, ref, thread)
+            else:
+                taken = [*actor.leftovers, *actor.take_inbox()]
+                actor.leftovers.clear()
+                carry = self._handover(child, actor, stuck=False)
+        child.ref = child.actor = child.thread = None
+        child.probe = None
+        child.carry = carry
+        child.pending = taken + child.pending
+        child.state = ChildState.RESTARTING
+        child.attempt += 1
+        child.delay_s = 0.0
+        self._restart_due(_RestartDue(spec.name, child.attempt))
+
+    def _revive(self, child: _Child, revise: Callable[[Any], Any] | None) -> None:
+        """Start a quarantined child again from its last state, with a fresh history."""
+        carry = revise(child.carry) if revise is not None else child.carry
+        child.carry = carry
+        child.pending = []
+        child.tracker = RestartTracker(child.spec.supervision, self._rng)
+        child.state = ChildState.RESTARTING
+        child.attempt += 1
+        child.delay_s = 0.0
+        child.restarts_in_window = 0
+        self._restart_due(_RestartDue(child.spec.name, child.attempt))
 
     def _attach(self, child: _Child, ref: pykka.ActorRef[Any]) -> None:
         child.ref = ref
@@ -580,16 +794,30 @@ class Supervisor(LeanActor):
             return
         spec = child.spec
         ref: pykka.ActorRef[Any] | None = None
+        attempt: LeanActor | None = None
         try:
             ref = spec.start(child.carry)
-            ref.ask(Handshake(), block=True, timeout=self._start_timeout_s)
+            attempt = actor_of(ref)
+            handshake = ref.ask(Handshake(), block=False)
+            if child.address is None or child.address.closed:
+                # A quarantined child revived: its name was given up. It is registered
+                # again before its start completes, so that nothing sent to it after
+                # its on_start is lost.
+                child.address = self.directory.register(spec.name, ref)
+            handshake.get(timeout=self._start_timeout_s)
         except Exception as exc:
             # One failed attempt: counted once (its own report is ignored as late).
             error = f"restart failed: {type(exc).__name__}: {exc}"
             if isinstance(exc, pykka.Timeout):
                 error = f"restart failed: not started within {self._start_timeout_s:g}s"
             if ref is not None:
+                if child.address is not None and child.address.ref is ref:
+                    child.address.hold()
                 self._drop_attempt(child, ref)
+                if attempt is not None and attempt not in child.retired and attempt.leftovers:
+                    # Told to it through its new registration before it died.
+                    child.pending = [*attempt.leftovers, *child.pending]
+                    attempt.leftovers.clear()
             child.failures += 1
             child.last_error = error
             logger.error("{} ({}) {}", spec.name, spec.kind, error)
@@ -709,7 +937,7 @@ class Supervisor(LeanActor):
                 open_orders=policy.value,
             )
         )
-        child.carry = None
+        # The carry is kept: an operator may start the strategy again from it.
         child.pending = []
 
     def _bounce(self, held: list[Any], reason: RejectReason, text: str) -> None:

@@ -79,6 +79,8 @@ class LeanActor(pykka.ThreadingActor):
         self.late: list[Any] = []
         """Messages it took from its inbox after it was revoked (for the replacement)."""
         self._unhang = threading.Event()
+        self.start_error = ""
+        """Why :meth:`setup` failed (``Type: message``), for the supervisor's report."""
         _ACTORS[self.actor_urn] = self
 
     @staticmethod
@@ -176,6 +178,7 @@ class LeanActor(pykka.ThreadingActor):
         try:
             self.setup()
         except BaseException as exc:
+            self.start_error = f"{type(exc).__name__}: {exc}"
             self._report_failure(exc)
             if isinstance(exc, Exception):
                 raise

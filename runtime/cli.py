@@ -7,6 +7,9 @@
 - ``tradepit check SETTINGS``: validate the settings file and start nothing.
 - ``tradepit venue --config FILE``: run the simulated venue (its own process)
   until SIGTERM or SIGINT; see :mod:`runtime.venue`.
+- ``tradepit status | actors | ... | shutdown``, ``tradepit tail`` and
+  ``tradepit keys``: clients of a running runtime's gateway; see
+  :mod:`runtime.cli_remote`.
 
 A settings problem exits 2 with one line naming the file, key and expectation.
 """
@@ -23,11 +26,13 @@ from types import FrameType
 
 from loguru import logger
 
-from runtime.boot import Runtime
+from runtime.cli_remote import add_remote_commands, run_remote
 from runtime.config import FeedSource
 from runtime.errors import DataError, SettingsError, StartupError
+from runtime.gateway import GatewayError
 from runtime.logs import configure_logging
 from runtime.marketdata import market_data
+from runtime.service import Service
 from runtime.settings import load_settings
 from runtime.summary import format_summary
 from runtime.venue import run_venue
@@ -55,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("settings", help="path of the settings TOML file")
     venue = commands.add_parser("venue", help="run the simulated venue (a separate process)")
     venue.add_argument("--config", required=True, metavar="FILE", help="the venue TOML file")
+    add_remote_commands(commands)
     return parser
 
 
@@ -72,18 +78,23 @@ def _run(path: str, duration: float | None) -> int:
         reason[0] = signal.Signals(signum).name
         stop.set()
 
+    def on_shutdown(why: str) -> None:
+        reason[0] = why
+        stop.set()
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = Runtime(settings, on_finished=stop.set, on_fatal=on_fatal)
+    service = Service(settings, on_finished=stop.set, on_fatal=on_fatal, on_shutdown=on_shutdown)
+    runtime = service.runtime
     try:
         try:
-            runtime.start()
-        except StartupError as exc:
+            service.start()
+        except (StartupError, GatewayError) as exc:
             logger.error("runtime did not start: {}", exc)
             return EXIT_FAILURE
         if not stop.wait(duration):
             reason[0] = f"duration {duration:g}s elapsed"
         logger.info("stopping: {}", reason[0])
-        summary = runtime.stop()
+        summary = service.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -105,6 +116,11 @@ def _run(path: str, duration: float | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradepit`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.command not in ("run", "check", "venue"):
+        configure_logging("WARNING")  # a client prints results, not the library's debug lines
+    remote = run_remote(args)
+    if remote is not None:
+        return remote
     if args.command == "venue":
         return run_venue(args.config)
     try:

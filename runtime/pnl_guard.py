@@ -28,6 +28,11 @@ day or :meth:`LossGuard.rearm`, which gives every scope a fresh allowance of
 ``limit`` counted from its P&L at that moment. An event stamped earlier than
 the current day counts in the current day (the day never goes back).
 
+A strategy's limit can be set or lifted while running
+(:meth:`LossGuard.set_limit`, a strategy added by an operator): from that
+moment its day P&L counts from its P&L then, with the full allowance of the
+new limit.
+
 Cost: the guard keeps, per symbol, the tracked positions that are open; a
 mark updates only those (the strategies holding the symbol) and the account,
 incrementally, and only scopes whose P&L moved are checked. Incremental sums
@@ -40,7 +45,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -252,8 +257,10 @@ class LossGuard:
 
     @property
     def active(self) -> bool:
-        """False when no limit is set: feeding the guard would do nothing."""
-        return bool(self._limits) or self._account.limit > 0.0
+        """False when no limit is set and nothing is tracked: feeding the guard would
+        do nothing. Once it tracks a strategy it stays active (its books must stay
+        current for a limit set again later)."""
+        return bool(self._limits) or self._account.limit > 0.0 or bool(self._scopes)
 
     @property
     def day(self) -> str:
@@ -335,6 +342,52 @@ class LossGuard:
             self._account.pnl += moved
             self._check(self._account, ts_event, found)
         return tuple(found)
+
+    def set_limit(self, strategy_id: str, limit: float, positions: Iterable[Position] = ()) -> None:
+        """Give ``strategy_id`` a daily loss limit from now on (0: none).
+
+        Its day P&L counts from its P&L at this moment (a fresh allowance of
+        ``limit``) and any latch of its own clears; the account's count is not
+        touched. ``positions`` are its positions in the ledger now
+        (``Ledger.account(strategy_id).positions``): when the guard was not
+        tracking the strategy (no limit of its own and no account limit), it
+        starts from them.
+
+        Raises:
+            ValueError: ``limit`` is negative or not finite.
+        """
+        if not (math.isfinite(limit) and limit >= 0.0):
+            raise ValueError(f"daily loss limit of {strategy_id} must be >= 0, got {limit!r}")
+        limit = float(limit)
+        if limit > 0.0:
+            self._limits[strategy_id] = limit
+        else:
+            self._limits.pop(strategy_id, None)
+        scope = self._scopes.get(strategy_id)
+        if scope is None:
+            if limit == 0.0:
+                return  # not tracked, and nothing to track it for
+            scope = self._scopes[strategy_id] = _Scope(strategy_id, limit)
+            for position in positions:
+                if position.strategy_id != strategy_id:
+                    raise ValueError(
+                        f"a position of {position.strategy_id} given for {strategy_id}"
+                    )
+                book = scope.books[position.symbol] = _Held(scope)
+                book.quantity = position.quantity
+                book.avg = position.avg_price
+                book.base = position.realized_pnl - position.fees
+                book.value = book.base + position.unrealized_pnl
+                if position.quantity != 0.0:
+                    self._open.setdefault(position.symbol, {})[strategy_id] = book
+            pnl = math.fsum(book.value for book in scope.books.values())
+            # The account now includes it: its P&L so far is not the account's day move.
+            self._account.pnl += pnl
+            self._account.baseline += pnl
+        scope.limit = limit
+        scope.pnl = math.fsum(book.value for book in scope.books.values())
+        scope.baseline = scope.pnl
+        scope.latched = False
 
     def rearm(self) -> None:
         """The operator's reset: every scope's baseline becomes its P&L now and

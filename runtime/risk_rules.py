@@ -371,6 +371,13 @@ class StrategyExposure:
         self._recount(order)
         return True
 
+    def limits_changed(self) -> None:
+        """Its limits were replaced (an operator set them): the order rate starts from
+        a full bucket of the new limits and the trading-hours answer is recomputed."""
+        self._bucket = None
+        self._bucket_burst = 0
+        self._hours = None
+
     def set_mark(self, symbol: str, price: float) -> None:
         """Record the last market price of ``symbol`` (ignored unless finite and > 0)."""
         if 0.0 < price < _INF:

@@ -264,7 +264,7 @@ def read_gateway(t: Table, base_dir: Path) -> GatewayConfig:
         allow_insecure=t.boolean("allow_insecure", d.allow_insecure),
         curve=curve,
     )
-    if config.commands == config.events:
+    if config.commands == config.events and not config.commands.endswith(":*"):
         raise t.error("events", f"expected an endpoint other than commands ({config.commands!r})")
     if curve is None and not config.allow_insecure:
         for key in ("commands", "events"):

@@ -50,7 +50,9 @@ class RunSummary:
     """What a run did, read just before its actors stopped."""
 
     strategies: tuple[StrategySummary, ...]
-    """One per configured strategy, in settings order."""
+    """One per strategy that ran, in the order each first ran (settings order, then
+    those added while running; removed ones too), then ``manual`` when an operator
+    entered orders."""
     portfolio: PortfolioSnapshot | None
     """Cash, equity and books; None if the portfolio could not answer."""
     bars: int

@@ -291,6 +291,61 @@ BAD: list[tuple[str, str, str]] = [
         + '[feed.venue]\nmarket_data = "tcp://127.0.0.1:5702"\n',
         'feed.speed: expected 0 with source = "venue"',
     ),
+    (
+        "gateway-unknown-key",
+        GOOD + "\n[gateway]\nenabeld = true\n",
+        "gateway.enabeld: unknown key",
+    ),
+    (
+        "gateway-bad-endpoint",
+        GOOD + '\n[gateway]\ncommands = "tcp://127.0.0.1"\n',
+        "gateway.commands: expected 'tcp://HOST:PORT'",
+    ),
+    (
+        "gateway-port-out-of-range",
+        GOOD + '\n[gateway]\nevents = "tcp://127.0.0.1:70000"\n',
+        "gateway.events: expected 'tcp://HOST:PORT' (PORT 1-65535",
+    ),
+    (
+        "gateway-same-endpoints",
+        GOOD + '\n[gateway]\ncommands = "tcp://127.0.0.1:7000"\nevents = "tcp://127.0.0.1:7000"\n',
+        "gateway.events: expected an endpoint other than commands",
+    ),
+    (
+        "gateway-public-without-curve",
+        GOOD + '\n[gateway]\ncommands = "tcp://0.0.0.0:7000"\n',
+        "gateway.commands: 'tcp://0.0.0.0:7000' is reachable from other machines",
+    ),
+    (
+        "gateway-missing-key-file",
+        GOOD + '\n[gateway.curve]\nserver_secret_key = "nope.key_secret"\ncontrol_keys = "."\n',
+        "gateway.curve.server_secret_key: expected a key file made by 'tradepit keys'",
+    ),
+    (
+        "gateway-missing-keys-dir",
+        GOOD + '\n[gateway.curve]\nserver_secret_key = "settings.toml"\ncontrol_keys = "nope"\n',
+        "gateway.curve.control_keys: expected a directory of client public keys",
+    ),
+    (
+        "gateway-bad-module",
+        GOOD + '\n[gateway]\nstrategy_modules = ["../evil"]\n',
+        "gateway.strategy_modules: expected dotted module names",
+    ),
+    (
+        "gateway-missing-dir",
+        GOOD + '\n[gateway]\nstrategy_dirs = ["no/such/dir"]\n',
+        "gateway.strategy_dirs:",
+    ),
+    (
+        "gateway-heartbeat-range",
+        GOOD + "\n[gateway]\nheartbeat_s = 0\n",
+        "gateway.heartbeat_s: expected a number >= 0.01",
+    ),
+    (
+        "reserved-strategy-id",
+        GOOD.replace('id = "sma"', 'id = "manual"'),
+        "id: 'manual' is reserved",
+    ),
 ]
 
 
