@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from loguru import logger
-
 from runtime.boot import Runtime
 from runtime.commands import RuntimeCommands
 from runtime.config import Settings
@@ -109,11 +107,6 @@ class Service:
             topic_seqs=gateway.topic_seqs,
             gateway_stats=lambda: dataclasses.asdict(gateway.stats()),
             on_shutdown=self._shutdown,
-        )
-        logger.info(
-            "gateway: commands on {}, events on {}",
-            gateway.commands_endpoint,
-            gateway.events_endpoint,
         )
 
     def stop(self) -> RunSummary:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -102,3 +104,51 @@ def test_a_strategy_failing_to_start_exits_1_with_the_reason(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "runtime did not start: strategy.b (strategy) failed to start" in err
+
+
+def test_a_runtime_driven_by_cli_clients_status_tail_then_shutdown(
+    write_settings: Callable[[str], Path],
+) -> None:
+    path = write_settings(
+        '[runtime]\nlog_level = "INFO"\n[feed]\nspeed = 200.0\n'
+        '[feed.synthetic]\nsymbols = ["AAA"]\n'
+        '[gateway]\nenabled = true\ncommands = "tcp://127.0.0.1:*"\n'
+        'events = "tcp://127.0.0.1:*"\nheartbeat_s = 0.1\n'
+        '[[strategies]]\nid = "s"\nclass = "support:BuyEveryBar"\nsymbols = ["AAA"]\n'
+    )
+    proc = _start("run", str(path))
+    lines = _wait_for_line(proc, "commands on tcp://", timeout=30)
+    found = re.search(r"commands on (tcp://\S+), events on (tcp://\S+) ", lines[-1])
+    assert found is not None, lines[-1]
+    commands, events = found[1], found[2]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runtime.cli", *args],
+            check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    try:
+        status = cli("status", "--endpoint", commands, "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["state"] == "RUNNING"
+        tail = cli("tail", "order.fill", "--events", events, "--count", "3")
+        assert tail.returncode == 0, tail.stderr
+        fills = [line for line in tail.stdout.splitlines() if re.match(r"#\d+ FILL  s BUY", line)]
+        assert len(fills) == 3, tail.stdout
+        refused = cli("remove-strategy", "nope", "--endpoint", commands)
+        assert refused.returncode == 1
+        assert "NOT_FOUND" in refused.stderr
+        stop = cli("shutdown", "--endpoint", commands, "--reason", "end of the drill")
+        assert stop.returncode == 0, stop.stderr
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopping: end of the drill" in err
+    assert "TOTAL" in out
+    nobody = cli("status", "--endpoint", commands, "--timeout", "0.5")
+    assert nobody.returncode == 3
