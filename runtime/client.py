@@ -55,7 +55,7 @@ from loguru import logger
 from runtime import codec
 from runtime._tables import Table
 from runtime.errors import SettingsError, TradepitError
-from runtime.gateway_protocol import PROTOCOL_VERSION, ErrorCode
+from runtime.gateway_protocol import HEARTBEAT_TYPE, PROTOCOL_VERSION, ErrorCode
 from runtime.keys import load_key_pair, load_public_key
 from runtime.messages import (
     ActorRestarted,
@@ -92,7 +92,6 @@ __all__ = [
     "Subscription",
 ]
 
-HEARTBEAT_TYPE: Final = "Heartbeat"
 """``type`` of a heartbeat body (it carries the last ``seq`` and takes none)."""
 
 _MESSAGE_TYPES: Final = frozenset(registry())

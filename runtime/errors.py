@@ -8,6 +8,7 @@ Hierarchy::
     ├── CodecError         bytes that are not a valid encoded message
     ├── OrderError         an order request is malformed (raised to strategy code)
     ├── StartupError       an actor failed to start; those already started were stopped
+    ├── GatewayError       the gateway cannot bind its sockets or read its CURVE keys
     └── ActorCrashError       a BaseException escaped an actor; wrapped so that it
                            stops only that actor, never the whole runtime
 """
@@ -18,6 +19,7 @@ __all__ = [
     "ActorCrashError",
     "CodecError",
     "DataError",
+    "GatewayError",
     "OrderError",
     "SettingsError",
     "StartupError",
@@ -58,3 +60,10 @@ class StartupError(TradepitError):
 
 class ActorCrashError(TradepitError):
     """A BaseException (SystemExit, KeyboardInterrupt...) escaped an actor."""
+
+
+class GatewayError(TradepitError):
+    """The gateway cannot start: a socket cannot be bound, or a CURVE key file is bad.
+
+    The message names the endpoint or the file and the reason.
+    """

@@ -71,7 +71,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
 from runtime.config import CurveConfig, GatewayConfig
-from runtime.errors import TradepitError
+from runtime.errors import GatewayError
 from runtime.gateway_protocol import (
     COMMANDS,
     CommandError,
@@ -110,13 +110,6 @@ _KEEP_FRAMES: Final = 4
 """Frames of a request kept in memory; a longer message is only counted."""
 _CLOSE_GRACE_S: Final = 1.0
 """How long close() waits for the socket thread beyond its timeout."""
-
-
-class GatewayError(TradepitError):
-    """The gateway cannot start: a socket cannot be bound, or a CURVE key file is bad.
-
-    The message names the endpoint or the file and the reason.
-    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

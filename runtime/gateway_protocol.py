@@ -32,6 +32,7 @@ from runtime.messages import Message
 
 __all__ = [
     "COMMANDS",
+    "HEARTBEAT_TYPE",
     "PROTOCOL_VERSION",
     "CommandError",
     "CommandSpec",
@@ -47,6 +48,9 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 """``v`` of every request, reply and event this runtime speaks."""
+
+HEARTBEAT_TYPE: Final = "Heartbeat"
+"""``type`` of a heartbeat event (it is no domain message)."""
 
 
 class ErrorCode(StrEnum):
@@ -262,7 +266,7 @@ def encode_heartbeat(
     return orjson.dumps(
         {
             "seq": seq,
-            "type": "Heartbeat",
+            "type": HEARTBEAT_TYPE,
             "ts": ts,
             "runtime": runtime,
             "state": state,
