@@ -364,6 +364,8 @@ class Supervisor(LeanActor):
             for s in self._specs
         }
         self._started: list[str] = []
+        self._unstarted: list[tuple[str, threading.Thread]] = []
+        """Threads of actors refused at start that did not stop (joined at the end)."""
         self._start_timeout_s = start_timeout_s
         self._on_escalate = on_escalate
         engines = tuple(s.engine for s in self._specs if s.kind is ActorKind.ENGINE)
@@ -506,7 +508,13 @@ class Supervisor(LeanActor):
             handshake.get(timeout=self._start_timeout_s)
         except Exception as exc:
             held = self.directory.unregister(spec.name)
+            if actor is not None:  # refused: nothing it does once its start returns counts
+                actor.revoke()
+                actor.release()
             stuck = self._abandon(ref)
+            thread = actor_thread(ref)
+            if stuck and thread is not None:
+                self._unstarted.append((spec.name, thread))
             if held:
                 self._bounce(held, RejectReason.SHUTDOWN, f"{spec.name} failed to start")
             if isinstance(exc, pykka.Timeout):
@@ -670,6 +678,11 @@ class Supervisor(LeanActor):
                 logger.warning("{} stopped with {} messages undelivered", name, len(held))
             if child.thread is not None:
                 child.thread.join(timeout_s)
+                if child.thread.is_alive() and child.actor is not None:
+                    # Still in a handler: whatever it does when it returns (an order of a
+                    # removed strategy) must not count.
+                    child.actor.revoke()
+                    child.actor.release()
             # Abandoned threads were stuck and have been released: a short wait
             # each, so that many of them cannot make the whole stop time out.
             for thread in child.abandoned:
@@ -678,6 +691,11 @@ class Supervisor(LeanActor):
             if any(t.is_alive() for t in threads):
                 stuck.append(name)
             child.ref = child.actor = None
+        if names is None:
+            for name, thread in self._unstarted:
+                thread.join(min(timeout_s, 1.0))
+                if thread.is_alive():
+                    stuck.append(name)
         return tuple(stuck)
 
     # --- failures ------------------------------------------------------------------

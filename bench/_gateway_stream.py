@@ -1,7 +1,7 @@
 """Events/s through the gateway's event stream, next to raw pyzmq PUB/SUB.
 
-One round times two runs back to back, in alternating order from round to
-round:
+One round times three runs back to back (:data:`SIDES`), the first one
+rotating from round to round:
 
 - *gateway*: a started :class:`runtime.gateway.Gateway` (the socket thread
   and its idle command thread) and a SUB socket in a receiver thread; the
@@ -16,6 +16,10 @@ round:
   within a byte or two; both receivers add up the bytes they got and the
   report shows both means. XPUB rather than PUB only so that the sender can
   wait for the subscription instead of sleeping: sending is the same.
+- *encoded*: as *raw*, but the sender encodes the very messages the gateway
+  gets with the gateway's encoder (``gateway_protocol.encode_event``),
+  numbering them itself: the transfer without the gateway's machinery (the
+  queue, the wake-up, the socket thread), for information.
 
 The rate is ``count`` over the time from just before the first publish (or
 send) to the receiver's last receive. No event may be lost: the high-water
@@ -51,6 +55,7 @@ from runtime.topics import HEARTBEAT, topic_of
 __all__ = [
     "POOL_ORDERS",
     "QUIET_S",
+    "SIDES",
     "StreamRound",
     "StreamRun",
     "event_pool",
@@ -68,6 +73,13 @@ _WAIT_S = 10.0
 
 _SLOWEST = 1_000.0
 """Events/s below which a receiver is taken for stuck."""
+
+SIDES: tuple[tuple[str, str], ...] = (
+    ("gateway", "through the gateway"),
+    ("raw", "raw pyzmq, orjson of a dict (the floor)"),
+    ("encoded", "raw pyzmq, the gateway's encoder"),
+)
+"""(key, report label) of every side of a round, in report order."""
 
 _SOCKET_THREAD = "tradepit-gateway"
 """Name of the gateway's socket thread (runtime.gateway), whose CPU time is read."""
@@ -124,21 +136,28 @@ class StreamRun:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamRound:
-    """Both runs of one round."""
+    """Every side's run of one round."""
 
     index: int
     """Round number, from 1."""
-    gateway: StreamRun
-    """Through :class:`~runtime.gateway.Gateway`."""
-    raw: StreamRun
-    """Raw pyzmq."""
-    gateway_first: bool
-    """Which one ran first in this round."""
+    runs: dict[str, StreamRun]
+    """By side (a key of :data:`SIDES`)."""
+    order: tuple[str, ...]
+    """The order the sides ran in."""
 
     @property
-    def ratio(self) -> float:
-        """Gateway rate / raw rate."""
-        return self.gateway.rate / self.raw.rate
+    def gateway(self) -> StreamRun:
+        """Through :class:`~runtime.gateway.Gateway`."""
+        return self.runs["gateway"]
+
+    @property
+    def raw(self) -> StreamRun:
+        """Raw pyzmq, orjson of a dict (the floor of the verdict)."""
+        return self.runs["raw"]
+
+    def ratio(self, side: str = "raw") -> float:
+        """Gateway rate / the rate of ``side``."""
+        return self.gateway.rate / self.runs[side].rate
 
 
 def event_pool(orders: int = POOL_ORDERS) -> list[Message]:
@@ -372,7 +391,10 @@ def _gateway_run(stream: list[Message], count: int) -> StreamRun:
     )
 
 
-def _raw_run(payloads: list[tuple[bytes, dict[str, Any]]], count: int) -> StreamRun:
+def _raw_run(items: list[tuple[bytes, Any]], *, encoded: bool) -> StreamRun:
+    """Send ``items`` (topic, payload) from this thread: ``orjson.dumps`` of the dict
+    payloads, or (``encoded``) ``encode_event`` of the message payloads."""
+    count = len(items)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     pub = ctx.socket(zmq.XPUB)
     try:
@@ -388,14 +410,19 @@ def _raw_run(payloads: list[tuple[bytes, dict[str, Any]]], count: int) -> Stream
             if pub.recv()[:1] != b"\x01":  # its subscription: from now on it gets everything
                 raise RuntimeError("the raw receiver's first message is not a subscription")
             send = pub.send
-            dumps = orjson.dumps
-            items = [payloads[i % len(payloads)] for i in range(count)]
             gc.collect()
             cpu0 = time.thread_time()
             t0 = time.perf_counter_ns()
-            for topic, payload in items:
-                send(topic, zmq.SNDMORE)
-                send(dumps(payload))
+            if encoded:
+                encode = encode_event
+                for seq, (topic, message) in enumerate(items, 1):
+                    send(topic, zmq.SNDMORE)
+                    send(encode(seq, seq, message))
+            else:
+                dumps = orjson.dumps
+                for topic, payload in items:
+                    send(topic, zmq.SNDMORE)
+                    send(dumps(payload))
             t1 = time.perf_counter_ns()
             sender_cpu = time.thread_time() - cpu0
         finally:
@@ -416,24 +443,32 @@ def _raw_run(payloads: list[tuple[bytes, dict[str, Any]]], count: int) -> Stream
 def run_stream_round(
     index: int, *, count: int, pool: list[Message], progress: Callable[[str], None]
 ) -> StreamRound:
-    """Round ``index`` (from 1): the gateway and raw runs, gateway first in odd rounds."""
+    """Round ``index`` (from 1): a run of every side of :data:`SIDES`, the first side
+    rotating from round to round."""
     stream = [pool[i % len(pool)] for i in range(count)]
     payloads = _raw_payloads(pool, count)
-    gateway_first = index % 2 == 1
+    dicts = [payloads[i % len(payloads)] for i in range(count)]
+    topics = {id(m): _topic(m).encode() for m in pool}
+    messages = [(topics[id(m)], m) for m in stream]
+    keys = tuple(key for key, _ in SIDES)
+    shift = (index - 1) % len(keys)
+    order = keys[shift:] + keys[:shift]
     runs: dict[str, StreamRun] = {}
-    for side in ("gateway", "raw") if gateway_first else ("raw", "gateway"):
-        runs[side] = _gateway_run(stream, count) if side == "gateway" else _raw_run(payloads, count)
-    result = StreamRound(
-        index=index, gateway=runs["gateway"], raw=runs["raw"], gateway_first=gateway_first
-    )
-    for side, run in runs.items():
-        if run.lost:
-            raise RuntimeError(f"stream round {index}: {side} lost {run.lost} of {count} events")
+    for side in order:
+        if side == "gateway":
+            runs[side] = _gateway_run(stream, count)
+        else:
+            runs[side] = _raw_run(dicts if side == "raw" else messages, encoded=side == "encoded")
+        if runs[side].lost:
+            raise RuntimeError(
+                f"stream round {index}: {side} lost {runs[side].lost} of {count} events"
+            )
+    result = StreamRound(index=index, runs=runs, order=order)
     progress(
         f"gateway stream round {index}: gateway {result.gateway.rate:,.0f} events/s, "
-        f"raw {result.raw.rate:,.0f} events/s, ratio {result.ratio:.2f} "
-        f"(bodies {result.gateway.body_size:.0f} / {result.raw.body_size:.0f} bytes; "
-        f"CPU {result.gateway.cpu_us()['total']:.1f} / {result.raw.cpu_us()['total']:.1f} us "
-        "per event)"
+        f"raw {result.raw.rate:,.0f} events/s (ratio {result.ratio():.2f}), raw with the "
+        f"gateway's encoder {runs['encoded'].rate:,.0f} events/s; bodies "
+        f"{result.gateway.body_size:.0f} / {result.raw.body_size:.0f} bytes, CPU "
+        f"{result.gateway.cpu_us()['total']:.1f} / {result.raw.cpu_us()['total']:.1f} us per event"
     )
     return result

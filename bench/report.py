@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bench._report_gateway import gateway_section
 from bench._report_orderflow import orderflow_section
 from bench._stats import Machine, Percentiles
 from bench._supervision import (
@@ -14,6 +15,7 @@ from bench._supervision import (
     RestartResult,
 )
 from bench.fanout import FanoutCase, FanoutResult
+from bench.gateway import GatewayResult
 from bench.latency import (
     EVERY_BAR,
     PIPELINES,
@@ -49,6 +51,8 @@ class Report:
     """Engine failover latency, unless skipped."""
     orderflow: OrderflowResult | None = None
     """Risk and order manager overhead per order, unless skipped."""
+    gateway: GatewayResult | None = None
+    """The ZeroMQ gateway's figures, unless skipped."""
 
 
 def _us(value: float) -> str:
@@ -461,4 +465,6 @@ def render(report: Report) -> str:
         lines += _restart(report.restart)
     if report.failover is not None:
         lines += _failover(report.failover)
+    if report.gateway is not None:
+        lines += gateway_section(report.gateway)
     return "\n".join(lines).rstrip() + "\n"

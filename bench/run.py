@@ -2,15 +2,16 @@
 
 Benchmarks (``--only NAME``, repeatable, runs just those): ``latency``
 (tick-to-order), ``orderflow`` (risk and order manager overhead per order),
-``fanout``, ``restart``, ``failover``. With ``--only`` and no ``--output``
-the report goes to stdout, so that a partial run does not overwrite
-``BENCHMARKS.md``.
+``fanout``, ``restart``, ``failover``, ``gateway`` (the ZeroMQ event stream,
+command round trips, hot-added strategies, a stalled subscriber). With
+``--only`` and no ``--output`` the report goes to stdout, so that a partial
+run does not overwrite ``BENCHMARKS.md``.
 
 Progress goes to stderr. The exit status is 0 whatever the figures (a
 benchmark reports; tests assert), unless ``--strict`` is given: then a missed
 target exits with status 1: the signal-scenario latency ratio, the restart
-p50 or the failover p50 (the every-bar scenario and the order-flow benchmark
-have no verdict).
+p50, the failover p50, the gateway's event-stream ratio or its hot-add p50
+(the every-bar scenario and the order-flow benchmark have no verdict).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench._supervision import (
     run_restart,
 )
 from bench.fanout import FanoutResult, run_fanout
+from bench.gateway import GatewayResult, run_gateway
 from bench.latency import SCENARIOS, LatencyResult, run_latency
 from bench.orderflow import BASE, STRATEGY_COUNTS, OrderflowResult, run_orderflow
 from bench.report import Report, render
@@ -41,7 +43,7 @@ __all__ = ["main"]
 
 _STRATEGY_COUNTS = (1, 10, 100)
 _LOG_LEVEL = "ERROR"
-BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover")
+BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover", "gateway")
 """What ``--only`` accepts, in run order."""
 
 
@@ -121,11 +123,42 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run the restart and failover benchmarks",
     )
+    p.add_argument("--gateway-rounds", type=int, default=5, help="gateway event-stream rounds (5)")
+    p.add_argument(
+        "--gateway-events",
+        type=int,
+        default=200_000,
+        help="events per gateway and raw run of a round (200000)",
+    )
+    p.add_argument(
+        "--gateway-commands",
+        type=int,
+        default=2_000,
+        help="timed round trips of each command and of the raw echo (2000)",
+    )
+    p.add_argument(
+        "--gateway-command-warmup", type=int, default=100, help="untimed round trips of each (100)"
+    )
+    p.add_argument(
+        "--gateway-command-block", type=int, default=100, help="round trips per turn (100)"
+    )
+    p.add_argument("--gateway-adds", type=int, default=40, help="timed hot-adds (40)")
+    p.add_argument("--gateway-add-warmup", type=int, default=4, help="untimed hot-adds (4)")
+    p.add_argument(
+        "--gateway-stall-rounds", type=int, default=5, help="stalled-subscriber rounds (5)"
+    )
+    p.add_argument(
+        "--gateway-stall-bars",
+        type=int,
+        default=10_000,
+        help="bars per stalled-subscriber run (10000)",
+    )
+    p.add_argument("--skip-gateway", action="store_true", help="do not run the gateway benchmark")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the bench")
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 when a target is missed (signal latency ratio, restart, failover)",
+        help="exit 1 when a target is missed (signal latency ratio, restart, failover, gateway)",
     )
     return p
 
@@ -143,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.restart_samples, args.restart_warmup, args.failover_samples = 50, 5, 5
         args.orderflow_rounds, args.orderflow_orders, args.burst = 2, 2_000, 1_000
         args.orderflow_samples, args.orderflow_warmup, args.orderflow_block = 200, 20, 50
+        args.gateway_rounds, args.gateway_events = 2, 20_000
+        args.gateway_commands, args.gateway_command_warmup, args.gateway_command_block = 200, 20, 50
+        args.gateway_adds, args.gateway_add_warmup = 10, 2
+        args.gateway_stall_rounds, args.gateway_stall_bars = 1, 2_000
     chosen = set(args.only or BENCHMARKS)
     skipped = {
         "latency": args.skip_latency,
@@ -150,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fanout": args.skip_fanout,
         "restart": args.skip_supervision,
         "failover": args.skip_supervision,
+        "gateway": args.skip_gateway,
     }
     run = {name for name in BENCHMARKS if name in chosen and not skipped[name]}
     configure_logging(_LOG_LEVEL)
@@ -197,6 +235,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if "failover" in run:
                 failover = run_failover(samples=args.failover_samples, progress=_progress)
+    gateway: GatewayResult | None = None
+    if "gateway" in run:
+        gateway = run_gateway(
+            rounds=args.gateway_rounds,
+            events=args.gateway_events,
+            commands=args.gateway_commands,
+            command_warmup=args.gateway_command_warmup,
+            command_block=args.gateway_command_block,
+            adds=args.gateway_adds,
+            add_warmup=args.gateway_add_warmup,
+            stall_rounds=args.gateway_stall_rounds,
+            stall_bars=args.gateway_stall_bars,
+            progress=_progress,
+        )
 
     report = Report(
         command=command.rstrip(),
@@ -208,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         restart=restart,
         failover=failover,
         orderflow=orderflow,
+        gateway=gateway,
     )
     text = render(report)
     output: Path | None = args.output
@@ -239,6 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             p50 = outcome.latency_ms().p50
             _progress(f"{name} p50 {p50:.3f} ms: {'PASS' if outcome.passed else 'FAIL'}")
             missed = missed or not outcome.passed
+    if gateway is not None:
+        stream, add = gateway.stream, gateway.hot_add.latency_ms("module")
+        _progress(
+            f"gateway events/s ratio {stream.ratio:.2f} (gateway / raw pyzmq): "
+            f"{'PASS' if stream.passed else 'FAIL'}; hot-add reply -> first bar p50 "
+            f"{add.p50:.2f} ms: {'PASS' if gateway.hot_add.passed else 'FAIL'}"
+        )
+        missed = missed or not gateway.passed
     return 1 if args.strict and missed else 0
 
 

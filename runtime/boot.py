@@ -638,6 +638,12 @@ class Runtime:
                 if policy is not RemovePolicy.KEEP:
                     cancelled = self._cancel_open(strategy_id)
                 if policy is RemovePolicy.FLATTEN:
+                    # A paused strategy (operators pause one before removing it) would
+                    # have its closing orders refused; it is stopped, so lifting the
+                    # pause lets only those through.
+                    self._ask_live(
+                        RISK, ResumeStrategy(strategy_id, "removed with flatten: closing out")
+                    )
                     flattening = self._flatten(strategy_id)
             except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
                 # The order manager or the portfolio is gone for good (trading is
@@ -741,8 +747,8 @@ class Runtime:
         in progress. Raises as :meth:`ask` does once it is gone for good."""
         timeout = self.settings.runtime.shutdown_timeout_s
         address = self.directory.get(name)
-        if address is None:
-            raise LookupError(f"no actor named {name!r}")
+        if address is None:  # a core actor given up on: the runtime, not the request, is at fault
+            raise pykka.ActorDeadError(f"{name} is not running")
         address.wait_running(timeout)
         return address.ask(message, timeout)
 

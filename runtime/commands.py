@@ -25,6 +25,7 @@ order received. The reference of every command and its arguments is
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -56,9 +57,9 @@ class RuntimeCommands:
 
     Args:
         runtime: the runtime commanded.
-        mark: the gateway's ``mark``: the last event sequence number once every
-            event published so far is numbered (snapshots).
-        topic_seqs: the gateway's last ``tseq`` per topic (snapshots).
+        mark: the gateway's ``mark_topics``: the last event sequence number once
+            every event published so far is numbered, with the last ``tseq`` of
+            each topic at that number (snapshots).
         gateway_stats: the gateway's counters, as a dict (``status``).
         on_shutdown: called with a reason by ``shutdown``; it must only signal
             (the runtime is stopped by whoever owns it, after the reply is sent).
@@ -68,8 +69,7 @@ class RuntimeCommands:
         self,
         runtime: Runtime,
         *,
-        mark: Callable[[float], int],
-        topic_seqs: Callable[[], dict[str, int]],
+        mark: Callable[[float], tuple[int, dict[str, int]]],
         gateway_stats: Callable[[], dict[str, Any]],
         on_shutdown: Callable[[str], None],
     ) -> None:
@@ -77,7 +77,6 @@ class RuntimeCommands:
         gateway = runtime.settings.gateway
         self._loader = StrategyLoader(gateway.strategy_modules, gateway.strategy_dirs)
         self._mark = mark
-        self._topic_seqs = topic_seqs
         self._gateway_stats = gateway_stats
         self._on_shutdown = on_shutdown
         self._timeout = runtime.settings.runtime.shutdown_timeout_s
@@ -188,10 +187,10 @@ class RuntimeCommands:
         t.done()
         runtime = self._runtime
         runtime.directory.ask(EVENTS, Flush(), timeout=self._timeout)
-        seq = self._mark(self._timeout)
+        seq, topics = self._mark(self._timeout)
         return {
             "seq": seq,
-            "topics": self._topic_seqs(),
+            "topics": topics,
             "state": runtime.state.value,
             "positions": runtime.positions(),
             "orders": runtime.orders("", open_only=True),
@@ -208,12 +207,39 @@ class RuntimeCommands:
             feed=settings.feed,
             global_risk=settings.risk,
             supervision=settings.supervision,
-            load=self._loader.load,
+            load=self._load,
         )
         try:
             return self._runtime.add_strategy(config)
         except ValueError as exc:  # a live strategy has this id
             raise CommandError(ErrorCode.CONFLICT, f"add_strategy: {exc}") from None
+
+    def _load(self, t: Table, class_path: str) -> type[Any]:
+        """The loader's answer, in a thread of its own with a deadline: a module that
+        blocks while it is imported must not take the command channel with it."""
+        answer: list[type[Any] | BaseException] = []
+
+        def load() -> None:
+            try:
+                answer.append(self._loader.load(t, class_path))
+            except BaseException as exc:
+                answer.append(exc)
+
+        # A daemon: an import stuck for good cannot keep the process from exiting.
+        thread = threading.Thread(target=load, name="strategy-import", daemon=True)
+        thread.start()
+        thread.join(self._timeout)
+        if not answer:
+            raise LoadFailed(
+                t.file,
+                t.key("class"),
+                f"importing {class_path!r} did not finish within {self._timeout:g}s "
+                "(the module blocks while it is imported); nothing was started",
+            )
+        result = answer[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _remove_strategy(self, t: Table) -> Any:
         strategy_id = t.string("id")

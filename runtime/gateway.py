@@ -144,6 +144,7 @@ class _Mark:
 
     done: threading.Event = field(default_factory=threading.Event)
     seq: int = 0
+    topics: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -430,6 +431,11 @@ class Gateway:
         it. Raises :class:`TimeoutError` if that takes more than ``timeout``
         seconds (or the gateway is closed).
         """
+        return self.mark_topics(timeout)[0]
+
+    def mark_topics(self, timeout: float) -> tuple[int, dict[str, int]]:
+        """:meth:`mark`, with the last ``tseq`` of each topic at that same ``seq``
+        (taken together by the socket thread: a snapshot's numbering)."""
         if self._closed:
             raise TimeoutError("the gateway is closed: no event will be numbered")
         mark = _Mark()
@@ -437,7 +443,7 @@ class Gateway:
         self._signal()
         if not mark.done.wait(timeout):
             raise TimeoutError(f"the gateway did not number the queued events within {timeout}s")
-        return mark.seq
+        return mark.seq, mark.topics
 
     def topic_seqs(self) -> dict[str, int]:
         """The last ``tseq`` given on each topic (a copy)."""
@@ -660,6 +666,7 @@ class Gateway:
                 return False
             if topic is None:
                 item.seq = self._seq
+                item.topics = dict(self._tseq)
                 item.done.set()
                 continue
             tseq = tseqs.get(topic, 0) + 1
@@ -773,6 +780,16 @@ class Gateway:
             )
             return
         slot = _Slot(envelope)
+        if COMMANDS[request.cmd].immediate:
+            # The emergency stop does not wait behind a slow command; its reply still
+            # goes out in this client's order.
+            body, code = self._execute(request, role)
+            self._replies.append((slot, body, code))
+            line = self._lines.get(identity)
+            if line is None:
+                line = self._lines[identity] = deque()
+            line.append(slot)
+            return
         try:
             self._commands.put_nowait((slot, request, role))
         except queue.Full:

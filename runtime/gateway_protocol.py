@@ -117,6 +117,9 @@ class CommandSpec:
     """Refused to read-only clients."""
     summary: str
     """What it does (``tradepit --help``, docs)."""
+    immediate: bool = False
+    """Run at once on the gateway thread, ahead of the commands waiting: only for a
+    command that never waits on an actor (``halt``: it only sends messages)."""
 
 
 COMMANDS: Final[dict[str, CommandSpec]] = {
@@ -134,7 +137,7 @@ COMMANDS: Final[dict[str, CommandSpec]] = {
     "resume": CommandSpec(True, "resume one strategy, or the whole runtime"),
     "reduce": CommandSpec(True, "reduce-only: only orders that bring positions to flat"),
     "reset": CommandSpec(True, "leave HALTED, back to RUNNING"),
-    "halt": CommandSpec(True, "emergency stop: no orders, working orders cancelled"),
+    "halt": CommandSpec(True, "emergency stop: no orders, working orders cancelled", True),
     "set_engine": CommandSpec(True, "pin an engine (empty: automatic failover again)"),
     "cancel_all": CommandSpec(True, "cancel working orders (of one strategy, or all)"),
     "submit_order": CommandSpec(True, "submit an order through risk"),
@@ -187,7 +190,7 @@ def parse_request(frame: bytes, max_bytes: int) -> Request:
     if isinstance(request_id, str) and len(request_id) > 256:
         raise CommandError(ErrorCode.BAD_REQUEST, "'id' is longer than 256 characters")
     version = obj.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise CommandError(
             ErrorCode.BAD_VERSION,
             f"'v' must be {PROTOCOL_VERSION}, got {version!r}"[:200],

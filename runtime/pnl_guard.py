@@ -346,9 +346,11 @@ class LossGuard:
     def set_limit(self, strategy_id: str, limit: float, positions: Iterable[Position] = ()) -> None:
         """Give ``strategy_id`` a daily loss limit from now on (0: none).
 
-        Its day P&L counts from its P&L at this moment (a fresh allowance of
-        ``limit``) and any latch of its own clears; the account's count is not
-        touched. ``positions`` are its positions in the ledger now
+        A strategy the guard was not tracking counts its day P&L from its P&L at
+        this moment; one already tracked (an account limit, or an earlier limit
+        of its own: a strategy removed and added back) keeps its day's baseline
+        and latch, so a new limit is no new allowance. The account's count is
+        not touched. ``positions`` are its positions in the ledger now
         (``Ledger.account(strategy_id).positions``): when the guard was not
         tracking the strategy (no limit of its own and no account limit), it
         starts from them.
@@ -384,10 +386,12 @@ class LossGuard:
             # The account now includes it: its P&L so far is not the account's day move.
             self._account.pnl += pnl
             self._account.baseline += pnl
+            scope.pnl = pnl
+            scope.baseline = pnl
+        # A scope already tracked keeps its day: its P&L still counts from the start
+        # of the market day, and a latch stays (a strategy removed and added back
+        # gets no fresh allowance; only rearm() and the next day give one).
         scope.limit = limit
-        scope.pnl = math.fsum(book.value for book in scope.books.values())
-        scope.baseline = scope.pnl
-        scope.latched = False
 
     def rearm(self) -> None:
         """The operator's reset: every scope's baseline becomes its P&L now and

@@ -103,8 +103,7 @@ class Service:
             self.runtime.directory.tell(FEED, Subscribe(EVENTS, ("*",), 2))
         self._commands = RuntimeCommands(
             self.runtime,
-            mark=gateway.mark,
-            topic_seqs=gateway.topic_seqs,
+            mark=gateway.mark_topics,
             gateway_stats=lambda: dataclasses.asdict(gateway.stats()),
             on_shutdown=self._shutdown,
         )

@@ -48,7 +48,7 @@ HOT_PACKAGE = "tradepit_hot"
 """Package under which strategy files are loaded (``tradepit_hot.<stem>_<n>``)."""
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLASS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _counter = itertools.count(1)
 _package_lock = threading.Lock()
 
@@ -93,7 +93,7 @@ class StrategyLoader:
             LoadFailed: it cannot be loaded, or the class is missing or not a strategy.
         """
         location, sep, class_name = class_path.rpartition(":")
-        if not sep or not location or not _CLASS.match(class_name):
+        if not sep or not location or not _CLASS.fullmatch(class_name):
             raise LoadFailed(
                 t.file,
                 t.key("class"),
@@ -119,7 +119,7 @@ class StrategyLoader:
         return any(name == m or name.startswith(m + ".") for m in self.modules)
 
     def _import_module(self, t: Table, name: str) -> types.ModuleType:
-        if not _MODULE.match(name):
+        if not _MODULE.fullmatch(name):
             raise LoadRefused(
                 t.file, t.key("class"), f"{name!r} is not an absolute dotted module name"
             )

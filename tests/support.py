@@ -382,3 +382,44 @@ class ModifiesTwice(Strategy):
         elif self.count == 2:
             self.modify(self.order_id, quantity=30)
             self.modify(self.order_id, limit=55.0)
+
+
+IMPORT_GATE = threading.Event()
+"""Strategy files written by tests block on it while imported (``add_strategy``
+of a module that hangs at import time); tests set it when they are done."""
+
+START_GATE = threading.Event()
+""":class:`BlocksOnStart` waits on it in ``on_start``."""
+STARTING = threading.Event()
+"""Set by :class:`BlocksOnStart` when its ``on_start`` begins."""
+
+
+class BlocksOnStart(Strategy):
+    """An ``on_start`` that waits for :data:`START_GATE` (a slow add)."""
+
+    def on_start(self) -> None:
+        STARTING.set()
+        START_GATE.wait(60)
+
+
+class SlowStartThenBuys(Strategy):
+    """``on_start`` waits for :data:`START_GATE` (past a start timeout), then buys 7."""
+
+    def on_start(self) -> None:
+        STARTING.set()
+        START_GATE.wait(60)
+        self.buy("AAA", 7)
+
+
+class SlowBarThenBuys(Strategy):
+    """On its first bar: sets :data:`STARTING`, waits for :data:`START_GATE`, buys 9."""
+
+    def on_start(self) -> None:
+        self.done = False
+
+    def on_bar(self, bar: Bar) -> None:
+        if not self.done:
+            self.done = True
+            STARTING.set()
+            START_GATE.wait(60)
+            self.buy(bar.symbol, 9)

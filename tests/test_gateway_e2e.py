@@ -18,6 +18,7 @@ import pytest
 import zmq
 import zmq.auth
 
+import support
 from runtime.client import Client, CurveKeys, Event, Gap, Mirror, RemoteError, Subscription
 from runtime.gateway_protocol import ErrorCode
 from runtime.messages import Fill, OrderStatus, OrderUpdate
@@ -437,3 +438,77 @@ def test_a_subscriber_that_stops_reading_does_not_hold_the_runtime(start: Start)
     finally:
         stalled.close()
         ctx.term()
+
+
+def test_a_module_that_hangs_while_imported_is_refused_and_commands_go_on(
+    start: Start, tmp_path: Path
+) -> None:
+    allowed = tmp_path / "hot"
+    allowed.mkdir()
+    (allowed / "hangs.py").write_text("import support\nsupport.IMPORT_GATE.wait(60)\n")
+    text = _BASE.replace("shutdown_timeout_s = 10.0", "shutdown_timeout_s = 1.0")
+    settings = parse_settings(
+        text + f'strategy_dirs = ["{allowed}"]\n' + _BUYER, source="gw.toml", base_dir=tmp_path
+    )
+    service = Service(settings, source=iter(()))
+    service.start()
+    try:
+        commands, _ = _endpoints(service)
+        with Client(commands) as client:
+            with pytest.raises(RemoteError) as refused:
+                client.request(
+                    "add_strategy", {"id": "h", "class": "hangs.py:X", "symbols": ["AAA"]}
+                )
+            assert refused.value.code is ErrorCode.LOAD_ERROR
+            assert "did not finish within 1s" in refused.value.message
+            assert client.request("status")["state"] == "RUNNING"
+            assert [s["id"] for s in client.request("strategies")] == ["buyer"]
+    finally:
+        support.IMPORT_GATE.set()
+        service.stop()
+
+
+def test_halt_does_not_wait_behind_a_slow_command(start: Start) -> None:
+    service = start(gateway='strategy_modules = ["support"]\n')
+    commands, _ = _endpoints(service)
+    support.START_GATE.clear()
+    support.STARTING.clear()
+    added: list[Any] = []
+    with Client(commands) as slow, Client(commands, timeout_s=5.0) as operator:
+
+        def add() -> None:
+            added.append(
+                slow.request(
+                    "add_strategy",
+                    {"id": "slow", "class": "support:BlocksOnStart", "symbols": ["AAA"]},
+                )
+            )
+
+        adder = threading.Thread(target=add)
+        adder.start()
+        try:
+            assert support.STARTING.wait(10.0)
+            # The add is still running (its on_start waits on the gate): halt is answered.
+            halted = operator.request("halt", {"reason": "emergency"})
+            assert (halted["state"], halted["reason"]) == ("HALTED", "emergency")
+            assert added == []
+            assert service.runtime.state.value == "HALTED"
+        finally:
+            support.START_GATE.set()
+            adder.join(30)
+    assert added and added[0]["id"] == "slow"
+
+
+def test_a_core_actor_gone_for_good_makes_queries_unavailable(start: Start) -> None:
+    service = start(
+        gateway="",
+        extra=_BUYER.replace("[[strategies]]", "[supervision]\nmax_restarts = 0\n\n[[strategies]]"),
+    )
+    commands, _ = _endpoints(service)
+    with Client(commands) as client:
+        service.runtime.crash("portfolio")
+        with pytest.raises(RemoteError) as gone:
+            for _ in range(100):  # until the supervisor has given up on it
+                client.request("positions")
+        assert gone.value.code is ErrorCode.UNAVAILABLE
+        assert "portfolio" in gone.value.message

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+import support
 from actors.supervisor import ChildState
 from runtime._tables import Table
 from runtime.boot import RemovePolicy, Runtime, RuntimeStatus, StrategyView
@@ -304,7 +305,7 @@ def test_an_added_strategy_keeps_its_data_and_limits_across_core_restarts(
     assert runtime.state is RuntimeState.HALTED
 
 
-def test_a_loss_limit_set_while_running_counts_from_then_and_starts_from_the_books() -> None:
+def test_a_loss_limit_set_while_running_counts_from_then_and_a_reset_limit_keeps_the_day() -> None:
     ledger = Ledger(1_000_000.0)
     ts = 1_700_000_000 * 10**9
     for n, price in enumerate((100.0, 104.0)):
@@ -336,9 +337,13 @@ def test_a_loss_limit_set_while_running_counts_from_then_and_starts_from_the_boo
     assert guard.active, "still tracking its books for a later limit"
     assert guard.on_mark("AAA", 50.0, ts + 2) == ()
     guard.set_limit("late", 10.0)
-    assert guard.day_pnl("late") == 0.0
-    (again,) = guard.on_mark("AAA", 47.0, ts + 3)
-    assert again.pnl == -15.0
+    # Already tracked: the day still counts from its start (5 held from 104 to 50),
+    # and the latch stays: a limit set again is no fresh allowance.
+    assert guard.day_pnl("late") == -270.0
+    assert guard.on_mark("AAA", 47.0, ts + 3) == ()
+    guard.rearm()
+    (again,) = guard.on_mark("AAA", 45.0, ts + 4)
+    assert again.pnl == -10.0
     with pytest.raises(ValueError, match=r"daily loss limit of late must be >= 0, got -1"):
         guard.set_limit("late", -1.0)
 
@@ -443,6 +448,60 @@ def test_removing_with_flatten_closes_its_position_and_a_readded_id_continues_it
     assert ids == [f"{run}-stake-{n}" for n in (1, 2, 3, 4, 5, 6)]
     assert len(set(ids)) == len(ids)
     assert [v.state for v in runtime.strategies()] == ["running", "running"]
+
+
+def test_removing_a_paused_strategy_with_flatten_still_closes_its_position(
+    make_runtime: Callable[..., tuple[Runtime, Recorder]],
+) -> None:
+    runtime, recorder = make_runtime()
+    runtime.add_strategy(_config(runtime, "stake", "support:StakeThenBids", params={"stake": 4.0}))
+    _bars(runtime, 0, 2)
+    runtime.pause_strategy("stake", "misbehaving")  # what an operator does before removing
+    removed = runtime.remove_strategy("stake", RemovePolicy.FLATTEN)
+    runtime.settle()
+    _bars(runtime, 2)
+    sell = [u for u in _of(recorder, "stake") if u.client_order_id == removed.flattening[0]]
+    assert [u.status for u in sell] == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
+    assert _fills(recorder, "stake") == [("BUY", 4.0), ("SELL", 4.0)]
+    assert runtime.positions("stake") == ()
+
+
+def _released(runtime: Runtime) -> None:
+    support.START_GATE.set()
+    runtime.settle()
+
+
+def test_a_strategy_refused_at_start_or_removed_while_busy_never_trades_afterwards(
+    make_runtime: Callable[..., tuple[Runtime, Recorder]],
+) -> None:
+    support.START_GATE.clear()
+    support.STARTING.clear()
+    runtime, recorder = make_runtime()
+    try:
+        # Its on_start outlasts the start timeout: refused; when it returns, its order is not sent.
+        with pytest.raises(StartupError, match="did not finish starting"):
+            runtime.add_strategy(_config(runtime, "slow", "support:SlowStartThenBuys"))
+        assert support.STARTING.is_set()
+    finally:
+        _released(runtime)
+    _bars(runtime, 0, 2)
+    assert runtime.orders("slow", open_only=False) == ()
+    assert [v.id for v in runtime.strategies()] == ["base"]
+
+    # Busy in on_bar past the stop timeout when removed: what it sends afterwards is dropped.
+    support.START_GATE.clear()
+    support.STARTING.clear()
+    runtime.add_strategy(_config(runtime, "busy", "support:SlowBarThenBuys"))
+    runtime.inject(make_bar(2))
+    assert support.STARTING.wait(10.0)
+    try:
+        runtime.remove_strategy("busy", RemovePolicy.CANCEL)
+    finally:
+        _released(runtime)
+    _bars(runtime, 3, 2)
+    assert runtime.orders("busy", open_only=False) == ()
+    assert _fills(recorder, "busy") == []
+    assert runtime.positions("busy") == ()
 
 
 # --- restarting --------------------------------------------------------------------------
