@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 import pykka
 from loguru import logger
+from pykka.messages import _ActorStop
 
 from runtime.directory import Directory
 from runtime.errors import ActorCrashError
@@ -115,9 +116,25 @@ class LeanActor(pykka.ThreadingActor):
             raise ActorCrashError(f"{type(exc).__name__} raised in actor {self.name}") from exc
 
     def _actor_loop_teardown(self) -> None:
-        # pykka drops told messages left in the inbox; keep them for a replacement.
-        self.leftovers.extend(self.take_inbox())
-        super()._actor_loop_teardown()
+        # pykka's own teardown drops the told messages left in the inbox: it is not
+        # called. One pass keeps every told message for a replacement and answers
+        # the asks as pykka does. One pass, because ActorRef.tell checks is_alive()
+        # and then puts: a sender that passed the check before the actor stopped
+        # puts later, and a message put between two drains was lost. One put after
+        # this pass stays in the inbox, for the supervisor's take_inbox().
+        inbox: queue.SimpleQueue[Any] = self.actor_inbox  # type: ignore[assignment]
+        while True:
+            try:
+                envelope = inbox.get_nowait()
+            except queue.Empty:
+                return
+            if envelope.reply_to is None:
+                self.leftovers.append(envelope.message)
+            elif isinstance(envelope.message, _ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                dead = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                envelope.reply_to.set_exception(exc_info=(pykka.ActorDeadError, dead, None))
 
     def take_inbox(self) -> list[Any]:
         """Remove and return the told messages waiting in the inbox (supervisor only,

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pykka import _actor as pykka_actor
+from pykka import _ref as pykka_ref
+from pykka._envelope import Envelope
 
 import support
 from actors.event_sink import describe, event_level
-from runtime.actor import LeanActor, actor_of
+from runtime.actor import LeanActor, actor_of, actor_thread
 from runtime.boot import Runtime
 from runtime.config import RestartType, SupervisionConfig
 from runtime.directory import Directory
@@ -577,3 +580,58 @@ def test_orders_held_for_an_actor_still_in_backoff_at_shutdown_are_answered(
         if u.status is OrderStatus.REJECTED and u.reason is RejectReason.SHUTDOWN
     ]
     assert len(answered) == 3, "no order waiting for risk was dropped silently"
+
+
+class _FailsOnBoom(LeanActor):
+    kind = ActorKind.STRATEGY
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "boom":
+            _CHECKED.wait(5)
+            raise RuntimeError("deliberate")
+        return None
+
+
+_CHECKED = threading.Event()
+
+
+def test_a_message_put_while_a_failing_actor_tears_down_reaches_its_replacement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pykka's ``tell`` checks ``is_alive()`` and then puts: a sender that passed the
+    check just before the actor failed puts while it tears down. That message
+    must be kept for the replacement, wherever in the teardown it lands."""
+    drained, put_done = threading.Event(), threading.Event()
+    pykka_teardown = pykka_actor.Actor._actor_loop_teardown
+
+    def teardown(self: pykka_actor.Actor) -> None:  # pykka's own drain (drops tells)
+        drained.set()
+        put_done.wait(5)
+        pykka_teardown(self)
+
+    real_tell = pykka_ref.ActorRef.tell
+
+    def tell(self: pykka_ref.ActorRef[Any], message: Any) -> None:
+        if message != "late":
+            real_tell(self, message)
+            return
+        assert self.is_alive()
+        _CHECKED.set()  # the actor now fails and stops; this sender is descheduled
+        drained.wait(2)  # until the teardown runs (or, with no pykka drain, 2 s)
+        self.actor_inbox.put(Envelope(message))
+        put_done.set()
+
+    monkeypatch.setattr(pykka_actor.Actor, "_actor_loop_teardown", teardown)
+    monkeypatch.setattr(pykka_ref.ActorRef, "tell", tell)
+    _CHECKED.clear()
+    directory = Directory()
+    ref = _FailsOnBoom.start(name="strategy.boom", directory=directory)
+    actor, thread = actor_of(ref), actor_thread(ref)
+    assert actor is not None and thread is not None
+    address = directory.register("strategy.boom", ref)
+    ref.tell("boom")
+    address.tell("late")  # what the feed does with the next bar
+    address.hold()  # what the supervisor does on the failure report...
+    thread.join(10)
+    kept = [*actor.leftovers, *actor.take_inbox(), *address.held_messages()]
+    assert kept == ["late"]  # ...and what it hands to the replacement
