@@ -14,6 +14,11 @@ Modules:
 - :mod:`bench.fanout`: bar fan-out throughput to 1, 10 and 100 strategies;
 - :mod:`bench._supervision`: strategy restart latency and engine failover
   latency (and the strategy that fails on purpose for the first);
+- :mod:`bench.gateway`: the ZeroMQ gateway: events/s to a subscriber next to
+  raw pyzmq (:mod:`bench._gateway_stream`), command round trips, hot-add to
+  first bar and a stalled subscriber (:mod:`bench._gateway_service`, with
+  :mod:`bench._gateway_probe` and the subscriber process
+  :mod:`bench._gateway_reader`); its report section: :mod:`bench._gateway_report`;
 - :mod:`bench.strategies`: the strategies the benchmarks run;
 - :mod:`bench.report`: renders ``BENCHMARKS.md`` (the order-flow section:
   :mod:`bench._report_orderflow`);

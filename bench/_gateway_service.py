@@ -1,12 +1,14 @@
 """The parts of the gateway benchmark that run a whole :class:`~runtime.service.Service`.
 
 - :func:`run_commands`: command round trips (``status``, ``engines``) from a
-  :class:`~runtime.client.Client` against an idle service, next to a raw
-  pyzmq DEALER/ROUTER echo in the same process (the floor);
+  :class:`~runtime.client.Client` against an idle service, next to a gateway
+  on its own whose handler answers at once and a raw pyzmq DEALER/ROUTER echo
+  (the floor), all in the same process;
 - :func:`run_hot_add`: ``add_strategy`` over the client while the feed
   publishes bars continuously, until the new strategy's first bar;
 - :func:`run_stall`: bars/s through a trading runtime with no subscriber, a
-  subscriber that never reads, and one that reads everything.
+  subscriber that never reads, one that reads everything (each subscriber a
+  process of its own, :mod:`bench._gateway_reader`), and the gateway off.
 
 Every service is built from settings text through the real parser, binds
 its gateway on ephemeral loopback ports and is stopped (threads checked)
@@ -18,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import queue
+import select
 import subprocess
 import sys
 import tempfile
@@ -47,8 +51,10 @@ __all__ = [
     "BAR_PERIOD_MS",
     "COMMANDS",
     "HOT_ADD_TARGET_MS",
+    "INTERVAL_S",
     "PROBE_MODULE",
     "ROUND_TRIPS",
+    "SPEED",
     "STALL_CASES",
     "STALL_RCVHWM",
     "STALL_SEND_HWM",
@@ -442,7 +448,7 @@ class HotAddResult:
 def _stamp(strategy_id: str, what: str) -> int:
     try:
         got: Stamp = STAMPS.get(timeout=_WAIT_S)
-    except Exception:
+    except queue.Empty:
         raise TimeoutError(f"no {what!r} from strategy {strategy_id} in {_WAIT_S}s") from None
     if (got.strategy_id, got.what) != (strategy_id, what):
         raise RuntimeError(f"expected {what!r} from {strategy_id}, got {got}")
@@ -473,7 +479,14 @@ def _add_once(client: Client, index: int, source: str) -> AddSample:
 
 
 def run_hot_add(*, samples: int, warmup: int, progress: Callable[[str], None]) -> HotAddResult:
-    """``warmup + samples`` adds (module and file alternating), each removed after its bar."""
+    """``warmup + samples`` adds (module and file alternating), each removed after its bar.
+
+    ``samples`` must be at least 2 (one of each).
+    """
+    if samples < 2:
+        raise ValueError(
+            f"samples: expected at least 2 (a module add and a file add), got {samples}"
+        )
     t0 = time.perf_counter()
     taken: list[AddSample] = []
     with tempfile.TemporaryDirectory(prefix="tradepit-bench-") as folder:
@@ -601,12 +614,29 @@ class StallResult:
         return [r.runs[case] for r in self.rounds]
 
 
-def _gated(gate: threading.Event, data: Sequence[Bar], first: list[int]) -> Iterator[Bar | Tick]:
-    """Yield ``data`` once ``gate`` is set (nothing if it is not within the wait)."""
-    if not gate.wait(_WAIT_S):
-        return
-    first.append(time.monotonic_ns())
-    yield from data
+class _Gate:
+    """Holds the feed's first pull until the subscribers are in place."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._cancelled = False
+
+    def open(self) -> None:
+        """Let the data flow."""
+        self._event.set()
+
+    def cancel(self) -> None:
+        """Let the feed go on with no data (the run failed before it started)."""
+        self._cancelled = True
+        self._event.set()
+
+    def source(self, data: Sequence[Bar], first: list[int]) -> Iterator[Bar | Tick]:
+        """Yield ``data`` once open, noting the moment of the first pull in ``first``
+        (nothing if cancelled, or not opened within the wait)."""
+        if not self._event.wait(_WAIT_S) or self._cancelled:
+            return
+        first.append(time.monotonic_ns())
+        yield from data
 
 
 class _Reader:
@@ -624,8 +654,10 @@ class _Reader:
             cwd=root,
             env=env,
         )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline().strip()
+        stdout = self._process.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], _WAIT_S)
+        line = stdout.readline().strip() if ready else "(nothing in time)"
         if line != "ready":
             self.kill()
             raise RuntimeError(f"the {mode} subscriber did not start: {line!r}")
@@ -668,12 +700,12 @@ def _stall_run(case: str, data: Sequence[Bar]) -> StallRun:
         send_hwm=STALL_SEND_HWM,
         gateway=case != "off",
     )
-    gate = threading.Event()
+    gate = _Gate()
     first: list[int] = []
     reader: _Reader | None = None
     report: dict[str, Any] | None = None
     seq0 = seq = published = 0
-    with _running(settings, source=_gated(gate, data, first)) as service:
+    with _running(settings, source=gate.source(data, first)) as service:
         gateway = service.gateway
         try:
             if gateway is not None and case != "none":
@@ -684,7 +716,7 @@ def _stall_run(case: str, data: Sequence[Bar]) -> StallRun:
             if gateway is not None:  # the start-up's events: perhaps before it subscribed
                 seq0 = gateway.mark(_WAIT_S)
             gc.collect()
-            gate.set()
+            gate.open()
             if not service.runtime.finished.wait(_WAIT_S * 10):
                 raise TimeoutError(f"{len(data)} bars took over {_WAIT_S * 10:.0f}s")
             service.runtime.settle()
@@ -702,6 +734,7 @@ def _stall_run(case: str, data: Sequence[Bar]) -> StallRun:
                 report = reader.stop(seq)
                 reader = None
         finally:
+            gate.cancel()  # no effect once open; else the feed must not wait on it
             if reader is not None:
                 reader.kill()
     if len(first) != 1:

@@ -13,8 +13,8 @@ rotating from round to round:
   receiver. Each payload is a plain dict holding the very JSON object the
   gateway sends for the event in the same position (``seq`` and ``tseq``
   fixed at a typical value of the run), so the bodies are the same size
-  within a byte or two; both receivers add up the bytes they got and the
-  report shows both means. XPUB rather than PUB only so that the sender can
+  within a byte or two; every receiver adds up the bytes it got and the
+  report shows the means. XPUB rather than PUB only so that the sender can
   wait for the subscription instead of sleeping: sending is the same.
 - *encoded*: as *raw*, but the sender encodes the very messages the gateway
   gets with the gateway's encoder (``gateway_protocol.encode_event``),
@@ -105,7 +105,7 @@ class StreamRun:
     cpu_s: dict[str, float]
     """CPU time of each thread at work over :attr:`elapsed_s`, by its role:
     ``publisher``, ``socket thread`` and ``receiver`` (gateway); ``sender`` and
-    ``receiver`` (raw)."""
+    ``receiver`` (raw and encoded)."""
 
     @property
     def lost(self) -> int:
@@ -254,8 +254,8 @@ def _raw_payloads(pool: list[Message], count: int) -> list[tuple[bytes, dict[str
 class _Receiver:
     """A SUB socket in its own thread that counts events until it has ``count``.
 
-    With ``heartbeat`` the subscription counts as live at the first heartbeat
-    (the gateway); without, the caller finds out on its side (XPUB).
+    It sets :attr:`live` at the first heartbeat (the gateway's subscription is
+    then live); a raw sender finds that out on its side, from its XPUB.
     """
 
     def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, count: int) -> None:

@@ -33,6 +33,7 @@ what it claims (no event lost where none may be, every bar published...).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,14 +147,37 @@ def run_gateway(
     stall_bars: int,
     progress: Callable[[str], None],
 ) -> GatewayResult:
-    """Run the four parts (see the module docstring) and collect their results."""
+    """Run the four parts (see the module docstring) and collect their results.
+
+    Raises ``ValueError`` naming a size out of range, ``RuntimeError`` if a
+    part did not measure what it claims or a thread it started is still alive
+    at the end.
+    """
+    sizes = {
+        "rounds": (rounds, 1),
+        "events": (events, 1),
+        "commands": (commands, 1),
+        "command_warmup": (command_warmup, 0),
+        "command_block": (command_block, 1),
+        "adds": (adds, 2),
+        "add_warmup": (add_warmup, 0),
+        "stall_rounds": (stall_rounds, 1),
+        "stall_bars": (stall_bars, 1),
+    }
+    for name, (value, least) in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: expected an integer >= {least}, got {value!r}")
     t0 = time.perf_counter()
+    before = set(threading.enumerate())
     stream = run_stream(rounds=rounds, count=events, progress=progress)
     round_trips = run_commands(
         samples=commands, warmup=command_warmup, block=command_block, progress=progress
     )
     hot_add = run_hot_add(samples=adds, warmup=add_warmup, progress=progress)
     stall = run_stall(rounds=stall_rounds, bars=stall_bars, progress=progress)
+    left = sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive())
+    if left:
+        raise RuntimeError(f"the gateway benchmark left threads running: {left}")
     return GatewayResult(
         stream=stream,
         commands=round_trips,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bench._report_gateway import gateway_section
+from bench._gateway_report import gateway_section
 from bench._report_orderflow import orderflow_section
 from bench._stats import Machine, Percentiles
 from bench._supervision import (

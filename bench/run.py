@@ -142,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gateway-command-block", type=int, default=100, help="round trips per turn (100)"
     )
-    p.add_argument("--gateway-adds", type=int, default=40, help="timed hot-adds (40)")
+    p.add_argument(
+        "--gateway-adds", type=int, default=60, help="timed hot-adds, half from a file (60)"
+    )
     p.add_argument("--gateway-add-warmup", type=int, default=4, help="untimed hot-adds (4)")
     p.add_argument(
         "--gateway-stall-rounds", type=int, default=5, help="stalled-subscriber rounds (5)"

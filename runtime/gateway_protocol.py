@@ -27,7 +27,6 @@ from typing import Any, Final
 
 import orjson
 
-from runtime import codec
 from runtime.messages import Message
 
 __all__ = [
@@ -256,10 +255,19 @@ def encode_error(request_id: Any, code: ErrorCode, message: str) -> bytes:
     )
 
 
+_TYPE_KEYS: dict[type[Message], bytes] = {}
+"""``"type":"<TAG>",`` of each message class, made once."""
+
+
 def encode_event(seq: int, tseq: int, message: Message) -> bytes:
-    """The body frame of one event: ``seq``, ``tseq``, then the codec encoding."""
-    body = codec.encode(message)
-    return b'{"seq":%d,"tseq":%d,' % (seq, tseq) + body[1:]
+    """The body frame of one event: ``seq``, ``tseq``, then the codec encoding
+    (``type`` and the fields: the bytes of :func:`runtime.codec.encode` after its
+    opening brace), spliced once."""
+    kind = type(message)
+    type_key = _TYPE_KEYS.get(kind)
+    if type_key is None:
+        type_key = _TYPE_KEYS[kind] = b'"type":"' + kind.TAG.encode() + b'",'
+    return b'{"seq":%d,"tseq":%d,%s' % (seq, tseq, type_key) + orjson.dumps(message)[1:]
 
 
 def encode_heartbeat(

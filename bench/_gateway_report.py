@@ -60,21 +60,23 @@ def _headline(result: GatewayResult) -> list[str]:
         f"{_us(commands.latency_us('raw').p50)} us.",
         "",
         f"A stalled subscriber (no verdict): the runtime ran at {stall.ratio('stalled'):.2f}x its "
-        f"bars/s without subscriber while one never read, {stall.ratio('reading'):.2f}x while "
-        "one read everything (medians of per-round ratios).",
+        f"bars/s without subscriber while one never read (and lost "
+        f"{_rate(median([r.missed for r in stall.runs('stalled')]))} of "
+        f"{_rate(median([r.published for r in stall.runs('stalled')]))} events), "
+        f"{stall.ratio('reading'):.2f}x while one read everything (medians of per-round "
+        "ratios).",
         "",
     ]
 
 
 def _stream(result: StreamResult) -> list[str]:
-    labels = dict(SIDES)
     lines = [
         "### Event stream: events/s to a subscriber",
         "",
         f"{result.count:,} events per run, a run of each side in every round; events/s is",
         "the count over the time from just before the first hand-over to the last receive.",
-        f"*gateway / raw* is the verdict's ratio; *raw, encoder* is {labels['encoded']},",
-        "for information:",
+        "*gateway / raw* is the verdict's ratio; *raw, encoder* (for information) is raw",
+        "pyzmq sending the gateway's own bodies (`encode_event` of the same messages):",
         "",
         "| round | order | gateway | raw | raw, encoder | gateway / raw "
         "| gateway / raw, encoder | body bytes: gateway, raw, raw encoder |",
@@ -185,7 +187,7 @@ def _commands(result: CommandsResult) -> list[str]:
         "sends the echo's frame (the 39-byte `status` request) with blocking `send` and",
         f"`recv`. After {result.warmup:,} untimed round trips of each kind, the kinds take",
         f"turns in blocks of {result.block:,}, rotating which goes first. This part took",
-        f"{result.seconds:.0f} s.",
+        f"{result.seconds:.1f} s.",
         "",
     ]
     return lines
@@ -239,7 +241,7 @@ def _hot_add(result: HotAddResult) -> list[str]:
         "`time.perf_counter_ns()` first thing in `on_start` and in its first `on_bar` (it",
         "runs in the benchmark's process), then the benchmark removes it",
         f"(`remove_strategy`, policy `cancel`). {result.warmup} untimed adds come first.",
-        f"This part took {result.seconds:.0f} s.",
+        f"This part took {result.seconds:.1f} s.",
         "",
     ]
 
@@ -267,6 +269,12 @@ def _stall(result: StallResult) -> list[str]:
             f"| {_rate(median([r.missed for r in runs])) if has_reader else '-'} |"
         )
     reading = median([r.delivered_per_s for r in result.runs("reading")])
+    if not any(r.missed for r in result.runs("stalled")):
+        lines += [
+            "",
+            "**In this run the subscriber that never reads lost nothing: the runs were too",
+            "short to fill its buffers, so its row is not a stalled subscriber's.**",
+        ]
     lines += [
         "",
         "Per round (bars/s, in the order the cases ran):",
