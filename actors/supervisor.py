@@ -98,7 +98,6 @@ from runtime.messages import (
     ActorStarted,
     ActorStopped,
     CancelAll,
-    CancelOrder,
     Crash,
     EngineFailedBack,
     EngineFailedOver,
@@ -118,10 +117,11 @@ from runtime.messages import (
     StopChildren,
     StrategyQuarantined,
     TradingHalted,
+    cancel_request,
     next_id,
     unfilled_update,
 )
-from runtime.names import EVENTS, ORDERS, RISK, ActorKind, engine_actor, strategy_actor
+from runtime.names import EVENTS, ORDER_PATH, ORDERS, RISK, ActorKind, engine_actor, strategy_actor
 from runtime.restart import Restart, RestartTracker
 from runtime.scheduler import Scheduler
 
@@ -923,22 +923,13 @@ class Supervisor(LeanActor):
         if book is not None:
             open_orders = tuple(getattr(book, "open_orders", ()))
         if policy is OpenOrderPolicy.CANCEL:
+            engines = tuple(c.spec.name for c in self._engine_children())
             for client_order_id in open_orders:
-                now = _now_ns()
-                cancel = CancelOrder(
-                    id=next_id(),
-                    ts_event=now,
-                    ts_init=now,
-                    client_order_id=client_order_id,
-                    strategy_id=strategy_id,
-                )
                 # Through risk, behind any intent of the strategy still on its way;
                 # then the order manager; if both are gone (trading halted), every
                 # engine gets the cancel and the one holding the order acts on it.
-                if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
-                    for engine in self._engine_children():
-                        if engine.address is not None:
-                            engine.address.tell(cancel)
+                cancel = cancel_request(client_order_id, strategy_id)
+                self.directory.tell_along(ORDER_PATH, cancel, engines)
         if dropped:
             logger.warning(
                 "{}: {} messages for the quarantined strategy dropped", spec.name, dropped

@@ -82,7 +82,6 @@ from runtime.marketdata import market_data
 from runtime.messages import (
     Bar,
     CancelAll,
-    CancelOrder,
     Crash,
     Flush,
     GetOrders,
@@ -111,12 +110,14 @@ from runtime.messages import (
     Tick,
     TimeInForce,
     Unsubscribe,
+    cancel_request,
     next_id,
     unfilled_update,
 )
 from runtime.names import (
     EVENTS,
     FEED,
+    ORDER_PATH,
     ORDERS,
     PORTFOLIO,
     RISK,
@@ -438,9 +439,7 @@ class Runtime:
                 self.directory.tell(RISK, SetTradingState(state, version, reason))
             if state is RuntimeState.HALTED:
                 cancel = CancelAll(RejectReason.HALTED, f"trading halted: {reason}")
-                if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
-                    for engine in self.settings.engines:
-                        self.directory.tell(engine_actor(engine.name), cancel)
+                self.directory.tell_along(ORDER_PATH, cancel, self._engine_names())
         return event
 
     def _quietly(self, state: RuntimeState, reason: str) -> None:
@@ -798,20 +797,13 @@ class Runtime:
             self._send_cancel(order.client_order_id, order.strategy_id)
         return tuple(o.client_order_id for o in orders)
 
+    def _engine_names(self) -> tuple[str, ...]:
+        return tuple(engine_actor(e.name) for e in self.settings.engines)
+
     def _send_cancel(self, client_order_id: str, strategy_id: str) -> None:
-        """A cancel on the orders' own path: risk (behind the orders on their way),
-        else the order manager, else every engine (the one holding it acts)."""
-        now = time.time_ns()
-        cancel = CancelOrder(
-            id=next_id(),
-            ts_event=now,
-            ts_init=now,
-            client_order_id=client_order_id,
-            strategy_id=strategy_id,
-        )
-        if not (self.directory.tell(RISK, cancel) or self.directory.tell(ORDERS, cancel)):
-            for engine in self.settings.engines:
-                self.directory.tell(engine_actor(engine.name), cancel)
+        """A cancel on the orders' own path (:data:`~runtime.names.ORDER_PATH`)."""
+        cancel = cancel_request(client_order_id, strategy_id)
+        self.directory.tell_along(ORDER_PATH, cancel, self._engine_names())
 
     def _flatten(self, strategy_id: str) -> tuple[str, ...]:
         """Close every position of ``strategy_id`` at market once the cancels sent

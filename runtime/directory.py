@@ -26,6 +26,7 @@ actors, and it holds only mailboxes, never trading state.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pykka
@@ -194,6 +195,14 @@ class Directory:
         if address is None:
             return False
         return address.tell(message)
+
+    def tell_along(self, path: Sequence[str], message: object, fallback: Iterable[str]) -> None:
+        """Tell the first name of ``path`` that answers; when none does, every name
+        in ``fallback`` (a cancel on the orders' path: risk, the order manager, else
+        each engine)."""
+        if not any(self.tell(name, message) for name in path):
+            for name in fallback:
+                self.tell(name, message)
 
     def ask(self, name: str, message: object, timeout: float) -> Any:
         """Send and wait for the answer.

@@ -85,6 +85,7 @@ __all__ = [
     "TradeClosed",
     "TradingHalted",
     "Unsubscribe",
+    "cancel_request",
     "next_id",
     "registry",
     "unfilled_update",
@@ -424,6 +425,19 @@ class OrderUpdate(Message):
     """Readable detail; empty when there is nothing to add."""
     engine: str
     """Engine that reported it; empty when risk or the runtime did."""
+
+
+def cancel_request(client_order_id: str, strategy_id: str) -> CancelOrder:
+    """A cancel of order ``client_order_id`` on behalf of its owner, stamped now
+    (the runtime's own: a quarantine, a removal, an operator)."""
+    now = time.time_ns()
+    return CancelOrder(
+        id=next_id(),
+        ts_event=now,
+        ts_init=now,
+        client_order_id=client_order_id,
+        strategy_id=strategy_id,
+    )
 
 
 def unfilled_update(

@@ -8,6 +8,7 @@ __all__ = [
     "EVENTS",
     "FEED",
     "ORDERS",
+    "ORDER_PATH",
     "PORTFOLIO",
     "RISK",
     "SUPERVISOR",
@@ -43,6 +44,9 @@ RISK = "risk"
 """The risk actor: every order intent is judged here before it reaches the order manager."""
 ORDERS = "orders"
 """The order manager: owner of every order's state, routes orders to the active engine."""
+ORDER_PATH = (RISK, ORDERS)
+"""Where an order's cancel enters, behind the orders on their way: risk, else (risk
+gone) the order manager; with both gone, every engine (the one holding it acts)."""
 PORTFOLIO = "portfolio"
 """The portfolio (positions, cash, P&L)."""
 EVENTS = "events"
