@@ -26,6 +26,7 @@ __all__ = [
     "FeedConfig",
     "FeedSource",
     "GatewayConfig",
+    "JournalConfig",
     "OpenOrderPolicy",
     "PaperConfig",
     "PortfolioConfig",
@@ -39,6 +40,7 @@ __all__ = [
     "SlippageModel",
     "StrategyConfig",
     "SupervisionConfig",
+    "SyncMode",
     "SyntheticConfig",
     "TradingHours",
     "VenueConfig",
@@ -439,6 +441,36 @@ class CurveConfig:
     """Directory of public-key files of clients that may subscribe and query only."""
 
 
+class SyncMode(StrEnum):
+    """SQLite ``synchronous`` of the journal (docs/journal.md says what each risks)."""
+
+    NORMAL = "NORMAL"
+    """WAL is synced at checkpoints only: a power loss may lose the last commits;
+    a process crash (``kill -9``) loses nothing."""
+    FULL = "FULL"
+    """WAL is synced at every commit: nothing committed is lost, power loss included."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalConfig:
+    """``[journal]``: the SQLite journal and crash recovery (docs/journal.md)."""
+
+    enabled: bool = False
+    """Whether the runtime journals at all (and recovers from a journal at start)."""
+    path: Path = Path("var/journal.sqlite")
+    """The journal file (its folder is created); relative paths resolve against the
+    settings file's folder."""
+    synchronous: SyncMode = SyncMode.FULL
+    """SQLite ``synchronous``: FULL (every commit synced) or NORMAL."""
+    batch_max: int = 512
+    """Most records written in one transaction."""
+    batch_delay_s: float = 0.0
+    """How long an idle journal waits for more records before committing (0: commit as
+    soon as nothing else waits; a burst still shares one transaction)."""
+    recovery_timeout_s: float = 10.0
+    """How long recovery waits for each engine to answer for the orders it held."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
     """``[gateway]``: the ZeroMQ event stream and command channel (docs/protocol.md)."""
@@ -516,3 +548,5 @@ class Settings:
     """``[[strategies]]``."""
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     """``[gateway]``."""
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    """``[journal]``."""

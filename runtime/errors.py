@@ -9,6 +9,7 @@ Hierarchy::
     ├── OrderError         an order request is malformed (raised to strategy code)
     ├── StartupError       an actor failed to start; those already started were stopped
     ├── GatewayError       the gateway cannot bind its sockets or read its CURVE keys
+    ├── JournalError       the journal cannot be opened, read or trusted (CLI exit 2)
     └── ActorCrashError       a BaseException escaped an actor; wrapped so that it
                            stops only that actor, never the whole runtime
 """
@@ -20,6 +21,7 @@ __all__ = [
     "CodecError",
     "DataError",
     "GatewayError",
+    "JournalError",
     "OrderError",
     "SettingsError",
     "StartupError",
@@ -67,3 +69,8 @@ class GatewayError(TradepitError):
 
     The message names the endpoint or the file and the reason.
     """
+
+
+class JournalError(TradepitError):
+    """The journal file cannot be opened, read or trusted: the runtime must not start
+    (it would start flat by accident). Names the file and what is wrong."""

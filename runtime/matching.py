@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from runtime.config import PaperConfig
@@ -294,6 +294,58 @@ class MatchingEngine:
     def working_orders(self) -> tuple[str, ...]:
         """Client order ids of the working orders, in submission order."""
         return tuple(self._orders)
+
+    def triggered(self, client_order_id: str) -> bool | None:
+        """Whether a working order's stop has triggered (True for orders without a stop);
+        None when the order is not working."""
+        working = self._orders.get(client_order_id)
+        return None if working is None else working.triggered
+
+    # --- restoring (a host that persists its orders, after a restart) -----------
+
+    def restore(
+        self,
+        order: Order,
+        *,
+        filled_quantity: float = 0.0,
+        avg_fill_price: float | None = None,
+        triggered: bool = False,
+    ) -> None:
+        """Put back an order that was working when the host stopped; no event.
+
+        It goes behind the working orders of its symbol (restore in the original
+        submission order), keeps matching from the next bar or tick with
+        ``filled_quantity`` already done at ``avg_fill_price``, and its id counts
+        as submitted. ``triggered``: a stop that had triggered (ignored for
+        orders without a stop). Raises ValueError for an id already submitted,
+        an order :meth:`submit` would reject, or a filled quantity that is not
+        in ``[0, quantity)`` or comes without an average price.
+        """
+        oid = order.client_order_id
+        if oid in self._seen:
+            raise ValueError(f"order {oid!r} was already submitted")
+        problem = _validate(order)
+        if problem:
+            raise ValueError(f"order {oid!r}: {problem}")
+        if not math.isfinite(filled_quantity) or not 0 <= filled_quantity < order.quantity:
+            raise ValueError(
+                f"order {oid!r}: filled_quantity must be in [0, {order.quantity:g}), "
+                f"got {filled_quantity!r}"
+            )
+        if filled_quantity > 0 and (avg_fill_price is None or not math.isfinite(avg_fill_price)):
+            raise ValueError(f"order {oid!r}: a filled order needs a finite avg_fill_price")
+        working = _Working(order)
+        working.filled = float(filled_quantity)
+        working.notional = filled_quantity * avg_fill_price if avg_fill_price is not None else 0.0
+        working.triggered = working.triggered or triggered
+        self._seen.add(oid)
+        self._orders[oid] = working
+        self._books.setdefault(order.symbol, []).append(working)
+
+    def restore_submitted(self, client_order_ids: Iterable[str]) -> None:
+        """Count these ids as submitted before: :meth:`submit` refuses them as
+        DUPLICATE_ORDER (ended orders of a host that restarted)."""
+        self._seen.update(client_order_ids)
 
     # --- internals -------------------------------------------------------------
 

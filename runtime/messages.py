@@ -41,9 +41,11 @@ __all__ = [
     "Fill",
     "Flush",
     "GetOrders",
+    "GetPositions",
     "GetSnapshot",
     "Halt",
     "Handshake",
+    "Journaled",
     "LossLimitBreached",
     "Message",
     "ModifyOrder",
@@ -52,7 +54,9 @@ __all__ = [
     "Order",
     "OrderAnomaly",
     "OrderIntent",
+    "OrderReconciled",
     "OrderStatus",
+    "OrderToRecover",
     "OrderType",
     "OrderUpdate",
     "PauseStrategy",
@@ -60,7 +64,10 @@ __all__ = [
     "Probe",
     "RearmLossGuard",
     "Reconcile",
+    "RecoverOrders",
+    "RecoveryReport",
     "RejectReason",
+    "ResolveOrders",
     "ResumeStrategy",
     "RouteOrders",
     "RuntimeState",
@@ -82,6 +89,7 @@ __all__ = [
     "Subscribe",
     "Tick",
     "TimeInForce",
+    "ToEngine",
     "TradeClosed",
     "TradingHalted",
     "Unsubscribe",
@@ -186,6 +194,7 @@ class RejectReason(StrEnum):
     TRADING_HOURS = "TRADING_HOURS"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
     MODIFY_REFUSED = "MODIFY_REFUSED"
+    RECOVERY = "RECOVERY"
 
 
 class RuntimeState(StrEnum):
@@ -906,6 +915,77 @@ class FeedFinished(Message):
     """Ticks published."""
 
 
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReconciled(Message):
+    """Recovery found an order's state at its engine different from the journal's,
+    and applied the engine's (or resolved an order the engine never had)."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When recovery applied it, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    client_order_id: str
+    """The order."""
+    strategy_id: str
+    """The strategy that owns it."""
+    symbol: str
+    """Instrument symbol."""
+    engine: str
+    """The engine asked (bare name)."""
+    before: OrderStatus
+    """Its state in the journal when the runtime went down."""
+    after: OrderStatus
+    """Its state after recovery."""
+    filled_before: float
+    """Filled quantity in the journal."""
+    filled_after: float
+    """Filled quantity after recovery."""
+    fills_recovered: int
+    """Executions the engine reported that the journal did not have."""
+    detail: str
+    """What happened while the runtime was down, readably."""
+
+
+@_register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryReport(Message):
+    """What the runtime rebuilt from its journal and how its engines answered."""
+
+    id: int
+    """Process-unique message id."""
+    ts_event: int
+    """When recovery ended, ns since the epoch."""
+    ts_init: int
+    """When this object was created, ns since the epoch."""
+    journal: str
+    """Path of the journal file."""
+    previous_runs: int
+    """Runs recorded in the journal before this one."""
+    orders: int
+    """Orders in the journal."""
+    open_orders: int
+    """Orders the journal had open (working or in flight) when the runtime went down."""
+    fills: int
+    """Fills in the journal before recovery."""
+    fills_recovered: int
+    """Fills the engines reported that the journal did not have."""
+    reconciled: int
+    """Orders whose state recovery changed (each has an ``OrderReconciled``)."""
+    unsent: int
+    """Orders journaled but never received by their engine: ended REJECTED (RECOVERY)."""
+    unresolved: tuple[str, ...]
+    """Client order ids still UNKNOWN (their engine did not answer, or is not configured)."""
+    positions: tuple[str, ...]
+    """Readable differences between the runtime's positions and an engine's, if any."""
+    halted: bool
+    """True when recovery left trading HALTED (differences an operator must look at)."""
+    duration_ms: float
+    """How long recovery took."""
+
+
 Event = (
     Bar
     | Tick
@@ -935,6 +1015,8 @@ Event = (
     | StrategyRemoved
     | RuntimeStateChanged
     | FeedFinished
+    | OrderReconciled
+    | RecoveryReport
 )
 """Any domain message."""
 
@@ -1201,3 +1283,66 @@ class SetLossLimit:
     """The strategy."""
     limit: float
     """Its ``daily_loss_limit``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToEngine:
+    """Told to the journal by the order manager: record ``request``, and once that
+    record is committed hand the request to the engine ``engine`` (write-ahead).
+    Requests are handed on in the order they came."""
+
+    engine: str
+    """Directory name of the engine (``engine.NAME``)."""
+    request: Order | CancelOrder | ModifyOrder | CancelAll
+    """What the engine must receive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Journaled:
+    """Told to the journal by the event sink: one event, with the ``seq`` the event
+    stream gave it (None: not on the stream, or no stream)."""
+
+    seq: int | None
+    """Sequence number on the event stream."""
+    event: Message
+    """The event."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderToRecover:
+    """One order an engine held when the runtime went down, as the journal knew it."""
+
+    update: OrderUpdate
+    """Its last state in the journal (status UNKNOWN: nobody knows it now)."""
+    fill_ids: tuple[str, ...]
+    """Fills of it the journal has: the adapter need not report them again."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverOrders:
+    """Asked of an engine at start after a crash: adopt these orders (their last state
+    in the journal) and ask the broker about each. Answered with a
+    ``concurrent.futures.Future`` of the ids the broker has no record of; the
+    broker's answers (missed fills, current states) go out as usual first."""
+
+    orders: tuple[OrderToRecover, ...]
+    """Each order the engine held."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetPositions:
+    """Asked of an engine: answered with a ``concurrent.futures.Future`` of the
+    broker's net position per symbol for this engine, or None when the broker
+    cannot tell (paper: the runtime's own books are the record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveOrders:
+    """Told to the order manager by recovery: the engine ``engine`` has no record of
+    these recovered (UNKNOWN) orders. One never acknowledged with nothing filled
+    ends REJECTED (it never got there), any other CANCELLED; reason RECOVERY."""
+
+    engine: str
+    """The engine's bare name."""
+    missing: tuple[str, ...]
+    """Client order ids."""

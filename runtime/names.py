@@ -7,6 +7,7 @@ from enum import StrEnum
 __all__ = [
     "EVENTS",
     "FEED",
+    "JOURNAL",
     "ORDERS",
     "ORDER_PATH",
     "PORTFOLIO",
@@ -29,6 +30,7 @@ class ActorKind(StrEnum):
     ENGINE = "engine"
     PORTFOLIO = "portfolio"
     EVENTS = "events"
+    JOURNAL = "journal"
 
     @property
     def is_core(self) -> bool:
@@ -51,6 +53,8 @@ PORTFOLIO = "portfolio"
 """The portfolio (positions, cash, P&L)."""
 EVENTS = "events"
 """The event sink: every event the runtime publishes goes here."""
+JOURNAL = "journal"
+"""The journal: every durable event, and every request bound for an engine (write-ahead)."""
 
 
 def strategy_actor(strategy_id: str) -> str:

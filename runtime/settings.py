@@ -36,6 +36,7 @@ from runtime.config import (
     FeedConfig,
     FeedSource,
     GatewayConfig,
+    JournalConfig,
     OpenOrderPolicy,
     PaperConfig,
     PortfolioConfig,
@@ -49,6 +50,7 @@ from runtime.config import (
     SlippageModel,
     StrategyConfig,
     SupervisionConfig,
+    SyncMode,
     SyntheticConfig,
     TradingHours,
     VenueConfig,
@@ -87,6 +89,7 @@ _SECTIONS = (
     "portfolio",
     "strategies",
     "gateway",
+    "journal",
 )
 
 
@@ -107,6 +110,7 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
     portfolio = _portfolio(root.table("portfolio"))
     strategies = _strategies(root.tables("strategies"), feed, risk, supervision)
     gateway = read_gateway(root.table("gateway"), base_dir)
+    journal = read_journal(root.table("journal"), base_dir)
     root.done()
     return Settings(
         source=source,
@@ -119,7 +123,30 @@ def parse_settings(text: str, *, source: str, base_dir: Path) -> Settings:
         portfolio=portfolio,
         strategies=strategies,
         gateway=gateway,
+        journal=journal,
     )
+
+
+def read_journal(t: Table, base_dir: Path) -> JournalConfig:
+    """``[journal]``; a relative ``path`` resolves against ``base_dir``."""
+    d = JournalConfig()
+    raw = Path(t.string("path", str(d.path)))
+    path = raw if raw.is_absolute() else base_dir / raw
+    if path.exists() and not path.is_file():
+        raise t.error("path", f"{str(path)!r} exists and is not a file")
+    mode = t.string("synchronous", d.synchronous.value, choices=tuple(m.value for m in SyncMode))
+    config = JournalConfig(
+        enabled=t.boolean("enabled", d.enabled),
+        path=path,
+        synchronous=SyncMode(mode),
+        batch_max=t.integer("batch_max", d.batch_max, minimum=1, maximum=100_000),
+        batch_delay_s=t.number("batch_delay_s", d.batch_delay_s, minimum=0.0, maximum=1.0),
+        recovery_timeout_s=t.number(
+            "recovery_timeout_s", d.recovery_timeout_s, minimum=0.1, maximum=600.0
+        ),
+    )
+    t.done()
+    return config
 
 
 def _runtime(t: Table, base_dir: Path) -> RuntimeConfig:

@@ -26,9 +26,11 @@ from runtime.messages import (
     Message,
     Order,
     OrderAnomaly,
+    OrderReconciled,
     OrderStatus,
     OrderUpdate,
     Position,
+    RecoveryReport,
     RuntimeStateChanged,
     StrategyPaused,
     StrategyQuarantined,
@@ -74,6 +76,8 @@ _BY_TYPE: Final[dict[type[Message], str]] = {
     TradingHalted: "runtime.halted",
     FeedFinished: "runtime.feed_finished",
     LossLimitBreached: "risk.loss_limit",
+    OrderReconciled: "recovery.order",
+    RecoveryReport: "recovery.report",
 }
 
 REJECTED: Final = "order.rejected"

@@ -13,13 +13,21 @@ Matching is :class:`runtime.matching.MatchingEngine`, the code the paper
 engine runs: each bar or tick goes to the matcher *before* it is published,
 so an order fills at the first bar published after the venue accepted it.
 One thread owns both sockets; it polls the ROUTER with a timeout bounded by
-the time the next bar is due. The frames are :mod:`runtime.venue_protocol`,
+the time the next bar is due.
+
+With ``[venue] state = "PATH"`` the venue is durable
+(:mod:`runtime.venue_store`): every submit, order, update and fill, and the
+replay position, is committed before the reply or push that reports it
+leaves, and a restarted venue reloads them, puts the working orders back into
+the matcher and resumes the replay after the last event it published.
+Without it everything lives in memory. The frames are :mod:`runtime.venue_protocol`,
 specified in ``docs/protocol.md``. Malformed input is answered with an
 ``ERROR`` reply and never stops the venue.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import secrets
@@ -42,7 +50,7 @@ from runtime.errors import DataError, SettingsError
 from runtime.logs import configure_logging
 from runtime.marketdata import market_data
 from runtime.matching import MatchingEngine
-from runtime.messages import Bar, Fill, OrderUpdate, RejectReason, Tick
+from runtime.messages import Bar, Fill, OrderType, OrderUpdate, RejectReason, Tick
 from runtime.settings import LOG_LEVELS, read_feed, read_paper
 from runtime.venue_protocol import (
     PROTOCOL_VERSION,
@@ -56,6 +64,8 @@ from runtime.venue_protocol import (
     Hello,
     Ping,
     Pong,
+    PositionReport,
+    PositionsQuery,
     ProtocolError,
     Reply,
     Request,
@@ -66,6 +76,7 @@ from runtime.venue_protocol import (
     encode,
     encode_market,
 )
+from runtime.venue_store import VenueSnapshot, VenueStateError, VenueStore, open_venue_store
 
 __all__ = ["Venue", "VenueSettings", "load_venue_settings", "parse_venue_settings", "run_venue"]
 
@@ -79,6 +90,7 @@ _END_REPEAT_S = 1.0
 """After the data ends, the end-of-data message is repeated this often for late subscribers."""
 _EXIT_USAGE = 2
 _EXIT_FAILURE = 1
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +109,9 @@ class VenueSettings:
     """Hold the replay until the first market-data subscription arrives."""
     log_level: str = "INFO"
     """loguru level of the venue's log (stderr)."""
+    state: Path | None = None
+    """The state file (``[venue] state``, relative to the venue file's folder);
+    None: the venue keeps everything in memory."""
     feed: FeedConfig = field(default_factory=FeedConfig)
     """``[venue.feed]``: the same keys as a settings file's ``[feed]``."""
     matching: PaperConfig = field(default_factory=PaperConfig)
@@ -133,6 +148,12 @@ def parse_venue_settings(text: str, *, source: str, base_dir: Path) -> VenueSett
     matching_table = t.table("matching")
     matching = read_paper(matching_table)
     matching_table.done()
+    state = None
+    if t.has("state"):
+        raw = t.string("state")
+        state = Path(raw) if Path(raw).is_absolute() else base_dir / raw
+        if state.exists() and not state.is_file():
+            raise t.error("state", f"{str(state)!r} exists and is not a file")
     settings = VenueSettings(
         source=source,
         name=name,
@@ -140,6 +161,7 @@ def parse_venue_settings(text: str, *, source: str, base_dir: Path) -> VenueSett
         market_data=endpoints["market_data"],
         wait_for_subscriber=t.boolean("wait_for_subscriber", d.wait_for_subscriber),
         log_level=t.string("log_level", d.log_level, choices=LOG_LEVELS),
+        state=state,
         feed=feed,
         matching=matching,
     )
@@ -170,7 +192,10 @@ class Venue:
     """The venue's state and its two sockets; :meth:`serve` runs in one thread.
 
     Build it, :meth:`bind`, then :meth:`serve` until ``stop`` is set, then
-    :meth:`close`. Raises :class:`DataError` when the feed's files are bad.
+    :meth:`close`. Raises :class:`DataError` when the feed's files are bad, and
+    :class:`~runtime.venue_store.VenueStateError` when the state file cannot be
+    trusted (at start) or written (then :meth:`serve` stops with it: a venue
+    that cannot record must not go on answering).
     """
 
     def __init__(
@@ -184,10 +209,30 @@ class Venue:
         self.instance = secrets.token_hex(4)
         """Id of this venue process: clients tell a restart by it."""
         self._clock = clock
-        self._data: Iterator[Bar | Tick] = market_data(settings.feed)
         self._matcher = MatchingEngine(
             settings.matching, engine=f"{settings.name}-{self.instance}", clock=clock
         )
+        self._sessions: dict[str, _Session] = {}
+        self._engine_of: dict[bytes, str] = {}
+        self._records: dict[str, _Record] = {}
+        self._positions: dict[str, dict[str, float]] = {}
+        """Engine -> symbol -> signed net quantity of its fills."""
+        self._stops: dict[str, set[str]] = {}
+        """Symbol -> working stop orders not yet triggered (tracked with a state file)."""
+        self._bars = 0
+        self._ticks = 0
+        self._store: VenueStore | None = None
+        if settings.state is not None:
+            self._store = open_venue_store(settings.state)
+        try:
+            if self._store is not None:
+                self._restore(self._store.load())
+            self._data: Iterator[Bar | Tick] = market_data(settings.feed)
+            self._skip(self._bars + self._ticks)
+        except BaseException:
+            if self._store is not None:
+                self._store.close()
+            raise
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._pub = self._ctx.socket(zmq.XPUB)
@@ -195,15 +240,63 @@ class Venue:
             sock.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._pub.setsockopt(zmq.SNDHWM, 100_000)
-        self._sessions: dict[str, _Session] = {}
-        self._engine_of: dict[bytes, str] = {}
-        self._records: dict[str, _Record] = {}
         self._started = not settings.wait_for_subscriber
         self._pending: Bar | Tick | None = None
         self._pace: tuple[float, int] | None = None
         self._ended_at: float | None = None
-        self._bars = 0
-        self._ticks = 0
+
+    def _restore(self, snapshot: VenueSnapshot) -> None:
+        """Take back the record of a previous run: orders, fills, submits, replay position."""
+        assert self._store is not None
+        for stored in snapshot.orders:
+            oid = stored.order.client_order_id
+            self._records[oid] = _Record(
+                engine=stored.engine, last=stored.last, fills=list(stored.fills)
+            )
+            if stored.last.status.is_terminal:
+                continue
+            try:
+                self._matcher.restore(
+                    stored.order,
+                    filled_quantity=stored.last.filled_quantity,
+                    avg_fill_price=stored.last.avg_fill_price,
+                    triggered=stored.triggered,
+                )
+            except ValueError as exc:
+                raise VenueStateError(
+                    f"venue state {self._store.path}: cannot restore order {oid!r}: {exc}"
+                ) from None
+            self._track_stop(stored.order.order_type, stored.order.symbol, oid, stored.triggered)
+        self._matcher.restore_submitted(itertools.chain(self._records, snapshot.submits))
+        for engine, fill in snapshot.fills:
+            self._add_position(engine, fill)
+        self._bars, self._ticks = snapshot.bars, snapshot.ticks
+        logger.info(
+            "venue: state {} restored: {} orders ({} working), {} fills; resuming after "
+            "{} bars and {} ticks",
+            self._store.path,
+            len(self._records),
+            len(self._matcher.working_orders()),
+            len(snapshot.fills),
+            self._bars,
+            self._ticks,
+        )
+
+    def _skip(self, published: int) -> None:
+        """Drop the market-data events a previous run published already."""
+        if published and next(itertools.islice(self._data, published - 1, None), None) is None:
+            logger.warning(
+                "venue: the state file says {} events were published, but the data has fewer",
+                published,
+            )
+
+    def _track_stop(self, kind: OrderType, symbol: str, oid: str, triggered: bool) -> None:
+        if self._store is not None and kind in _STOPS and not triggered:
+            self._stops.setdefault(symbol, set()).add(oid)
+
+    def _add_position(self, engine: str, fill: Fill) -> None:
+        book = self._positions.setdefault(engine, {})
+        book[fill.symbol] = book.get(fill.symbol, 0.0) + fill.side.sign * fill.quantity
 
     def bind(self) -> tuple[str, str]:
         """Bind both sockets; return the actual (orders, market_data) endpoints."""
@@ -225,9 +318,11 @@ class Venue:
                     self._drain_subscriptions()
 
     def close(self) -> None:
-        """Close both sockets at once (LINGER 0)."""
+        """Close both sockets at once (LINGER 0) and the state file."""
         self._router.close(linger=0)
         self._pub.close(linger=0)
+        if self._store is not None:
+            self._store.close()
 
     # --- market data ----------------------------------------------------------
 
@@ -241,41 +336,79 @@ class Venue:
                 self._publish_end()
             return max(0.0, self._ended_at + _END_REPEAT_S - now)
         speed = self.settings.feed.speed
+        due: list[Bar | Tick] = []
+        wait = 0.0
+        ended = False
         for _ in range(_BATCH):
             event = self._pending if self._pending is not None else next(self._data, None)
             if event is None:
-                self._publish_end()
-                return _END_REPEAT_S
+                ended = True
+                break
             if speed > 0:
                 now = time.monotonic()
                 if self._pace is None:
                     self._pace = (now, event.ts_event)
                 wall0, ts0 = self._pace
-                due = wall0 + (event.ts_event - ts0) / 1e9 / speed
-                if due > now:
+                at = wall0 + (event.ts_event - ts0) / 1e9 / speed
+                if at > now:
                     self._pending = event
-                    return due - now
+                    wait = at - now
+                    break
             self._pending = None
-            self._publish(event)
-        return 0.0
+            due.append(event)
+        if due:
+            self._publish(due)
+        if ended:
+            self._publish_end()
+            return _END_REPEAT_S
+        return wait
 
-    def _publish(self, event: Bar | Tick) -> None:
-        if type(event) is Bar:
-            self._bars += 1
-            results = self._matcher.on_bar(event)
-        else:
-            assert type(event) is Tick
-            self._ticks += 1
-            results = self._matcher.on_tick(event)
-        for result in results:
-            record = self._records[result.client_order_id]
-            if type(result) is Fill:
-                record.fills.append(result)
+    def _publish(self, events: list[Bar | Tick]) -> None:
+        """Match ``events``, record what they caused (one transaction), then push the
+        results and publish each event after its own results."""
+        done: list[tuple[Bar | Tick, list[Fill | OrderUpdate]]] = []
+        changes: list[tuple[str, Fill | OrderUpdate]] = []
+        triggered: list[str] = []
+        for event in events:
+            if type(event) is Bar:
+                self._bars += 1
+                results = self._matcher.on_bar(event)
             else:
-                assert type(result) is OrderUpdate
-                record.last = result
-            self._push(record.engine, result)
-        self._pub.send_multipart(encode_market(event))
+                assert type(event) is Tick
+                self._ticks += 1
+                results = self._matcher.on_tick(event)
+            for result in results:
+                record = self._records[result.client_order_id]
+                if type(result) is Fill:
+                    record.fills.append(result)
+                    self._add_position(record.engine, result)
+                else:
+                    assert type(result) is OrderUpdate
+                    record.last = result
+                changes.append((record.engine, result))
+            if event.symbol in self._stops:
+                triggered.extend(self._triggered(event.symbol))
+            done.append((event, results))
+        if self._store is not None:
+            self._store.record_market(changes, triggered, bars=self._bars, ticks=self._ticks)
+        for event, results in done:
+            for result in results:
+                self._push(self._records[result.client_order_id].engine, result)
+            self._pub.send_multipart(encode_market(event))
+
+    def _triggered(self, symbol: str) -> list[str]:
+        """Stop orders of ``symbol`` that triggered (or ended) since the last look."""
+        waiting = self._stops[symbol]
+        fired = []
+        for oid in list(waiting):
+            state = self._matcher.triggered(oid)
+            if state is None or state:
+                waiting.discard(oid)
+                if state:
+                    fired.append(oid)
+        if not waiting:
+            del self._stops[symbol]
+        return fired
 
     def _publish_end(self) -> None:
         if self._ended_at is None:
@@ -305,6 +438,8 @@ class Venue:
             identity, body = frames[0], frames[1:]
             try:
                 reply = self._handle(identity, body)
+            except VenueStateError:
+                raise  # it cannot record: it must not answer
             except Exception as exc:  # a venue bug must not stop the venue
                 logger.exception("venue: failed to handle {!r}", body[:1])
                 reply = ErrorReply(req=None, code=ErrorCode.INTERNAL, message=repr(exc))
@@ -333,11 +468,7 @@ class Venue:
                 req=request.req, ts=request.ts, venue_ts=self._clock(), instance=self.instance
             )
         if type(request) is Submit:
-            updates = self._matcher.submit(request.order)
-            update = updates[0]
-            if update.reason is not RejectReason.DUPLICATE_ORDER:
-                self._records[update.client_order_id] = _Record(engine=engine, last=update)
-            return Ack(req=request.req, events=tuple(updates))
+            return self._submit(engine, request)
         if type(request) is Cancel:
             record = self._records.get(request.client_order_id)
             if record is None or record.engine != engine:
@@ -345,9 +476,16 @@ class Venue:
             cancelled = self._matcher.cancel(request.client_order_id, request.ts_event)
             for update in cancelled:
                 record.last = update
+            if self._store is not None:
+                self._store.record_updates(cancelled)
             return Ack(req=request.req, events=tuple(cancelled))
         if type(request) is CancelAllOrders:
-            return Ack(req=request.req, events=self._cancel_all(engine, request))
+            all_cancelled = self._cancel_all(engine, request)
+            if self._store is not None:
+                self._store.record_updates(all_cancelled)
+            return Ack(req=request.req, events=all_cancelled)
+        if type(request) is PositionsQuery:
+            return PositionReport(req=request.req, positions=dict(self._positions.get(engine, {})))
         assert type(request) is StatusQuery
         events: list[OrderUpdate | Fill] = []
         unknown: list[str] = []
@@ -359,6 +497,19 @@ class Venue:
                 events.extend(record.fills)
                 events.append(record.last)
         return Ack(req=request.req, events=tuple(events), unknown=tuple(unknown))
+
+    def _submit(self, engine: str, request: Submit) -> Reply:
+        order = request.order
+        updates = self._matcher.submit(order)
+        update = updates[0]
+        taken = update.reason is not RejectReason.DUPLICATE_ORDER
+        if taken:
+            self._records[update.client_order_id] = _Record(engine=engine, last=update)
+        if self._store is not None:
+            self._store.record_submit(engine, order, update, taken=taken)
+            if taken and not update.status.is_terminal:
+                self._track_stop(order.order_type, order.symbol, order.client_order_id, False)
+        return Ack(req=request.req, events=tuple(updates))
 
     def _cancel_all(self, engine: str, request: CancelAllOrders) -> tuple[OrderUpdate, ...]:
         out = []
@@ -406,7 +557,11 @@ class Venue:
         )
 
     def _push(self, engine: str, event: OrderUpdate | Fill) -> None:
-        session = self._sessions[engine]
+        # After a restart an order may fill before its engine says HELLO again: the
+        # event is counted in a session without a connection (STATUS recovers it).
+        session = self._sessions.get(engine)
+        if session is None:
+            session = self._sessions[engine] = _Session("", None)
         session.seq += 1
         if session.identity is None:
             return
@@ -431,8 +586,9 @@ def _endpoint(sock: zmq.Socket[bytes]) -> str:
 def run_venue(path: str | Path) -> int:
     """Run the venue of the file at ``path`` until SIGTERM or SIGINT; the exit code.
 
-    0 after a signal, 2 for a bad file (one line on stderr naming the key),
-    1 when a socket cannot be bound. Prints ``VENUE READY {json}`` on stdout
+    0 after a signal, 2 for a bad file (one line on stderr naming the key) or a
+    state file that cannot be trusted, 1 when a socket cannot be bound or the
+    state file cannot be written. Prints ``VENUE READY {json}`` on stdout
     once both sockets are bound.
     """
     try:
@@ -445,6 +601,9 @@ def run_venue(path: str | Path) -> int:
         venue = Venue(settings)
     except DataError as exc:
         print(f"tradepit: {path}: data: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    except VenueStateError as exc:
+        print(f"tradepit: {path}: {exc}", file=sys.stderr)
         return _EXIT_USAGE
     try:
         orders, md = venue.bind()
@@ -472,6 +631,10 @@ def run_venue(path: str | Path) -> int:
             flush=True,
         )
         venue.serve(stop)
+    except VenueStateError as exc:
+        logger.error("venue: {}; stopping", exc)
+        print(f"tradepit: {path}: {exc}", file=sys.stderr)
+        return _EXIT_FAILURE
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

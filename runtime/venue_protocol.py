@@ -52,6 +52,8 @@ __all__ = [
     "Kind",
     "Ping",
     "Pong",
+    "PositionReport",
+    "PositionsQuery",
     "ProtocolError",
     "Reply",
     "Request",
@@ -82,11 +84,13 @@ class Kind(StrEnum):
     CANCEL_ALL = "CANCEL_ALL"
     STATUS = "STATUS"
     PING = "PING"
+    POSITIONS = "POSITIONS"
     WELCOME = "WELCOME"
     ACK = "ACK"
     PONG = "PONG"
     ERROR = "ERROR"
     EVENT = "EVENT"
+    POSITION_REPORT = "POSITION_REPORT"
 
 
 class ErrorCode(StrEnum):
@@ -200,6 +204,16 @@ class Ping:
     """Client time, ns since the epoch; echoed."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionsQuery:
+    """Ask for the net position per symbol of the session's engine; answered with
+    ``POSITION_REPORT``."""
+
+    KIND: ClassVar[Kind] = Kind.POSITIONS
+    req: int
+    """Request id, echoed by the answer."""
+
+
 # --- replies and pushes: venue -> client -------------------------------------
 
 
@@ -253,6 +267,18 @@ class Pong:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PositionReport:
+    """The answer to ``POSITIONS``."""
+
+    KIND: ClassVar[Kind] = Kind.POSITION_REPORT
+    req: int
+    """The request's id."""
+    positions: dict[str, float]
+    """Symbol -> signed net quantity of the engine's fills (buys positive); every
+    symbol the engine has traded, flat ones included."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorReply:
     """A request was refused; the venue keeps serving."""
 
@@ -288,17 +314,18 @@ class EndOfData:
     """Ticks published."""
 
 
-Request = Hello | Submit | Cancel | CancelAllOrders | StatusQuery | Ping
+Request = Hello | Submit | Cancel | CancelAllOrders | StatusQuery | Ping | PositionsQuery
 """What a client sends."""
-Reply = Welcome | Ack | Pong | ErrorReply | EventPush
+Reply = Welcome | Ack | Pong | ErrorReply | EventPush | PositionReport
 """What the venue sends on the orders socket."""
 
 _BODY_FIELDS = frozenset({"order", "events", "event"})
 _REQUESTS: dict[bytes, type[Request]] = {
-    c.KIND.encode(): c for c in (Hello, Submit, Cancel, CancelAllOrders, StatusQuery, Ping)
+    c.KIND.encode(): c
+    for c in (Hello, Submit, Cancel, CancelAllOrders, StatusQuery, Ping, PositionsQuery)
 }
 _REPLIES: dict[bytes, type[Reply]] = {
-    c.KIND.encode(): c for c in (Welcome, Ack, Pong, ErrorReply, EventPush)
+    c.KIND.encode(): c for c in (Welcome, Ack, Pong, ErrorReply, EventPush, PositionReport)
 }
 
 _Check = Callable[[Any], Any]
@@ -335,6 +362,18 @@ def _texts(value: Any) -> tuple[str, ...]:
     return tuple(_text(v) for v in value)
 
 
+def _quantities(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of numbers, got {value!r}")
+    out = {}
+    for key, number in value.items():
+        try:
+            out[_text(key)] = _number(number)
+        except ValueError as exc:
+            raise ValueError(f"[{key!r}]: {exc}") from None
+    return out
+
+
 def _choice(kind: type[enum.Enum]) -> _Check:
     def check(value: Any) -> Any:
         try:
@@ -366,6 +405,8 @@ def _check_for(hint: Any) -> _Check:
         return _choice(hint)
     if typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, ...):
         return _texts
+    if typing.get_origin(hint) is dict and typing.get_args(hint) == (str, float):
+        return _quantities
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(hint)) == 2:

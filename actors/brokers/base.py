@@ -42,11 +42,22 @@ Hierarchy::
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
-from runtime.messages import Bar, EngineFault, Fill, Order, OrderUpdate, RejectReason, Tick, next_id
+from runtime.messages import (
+    Bar,
+    EngineFault,
+    Fill,
+    Order,
+    OrderToRecover,
+    OrderUpdate,
+    RejectReason,
+    Tick,
+    next_id,
+)
 
 __all__ = [
     "AdapterEvent",
@@ -55,6 +66,7 @@ __all__ = [
     "PermanentBrokerError",
     "TransientBrokerError",
     "is_transient",
+    "resolved",
 ]
 
 AdapterEvent = OrderUpdate | Fill | EngineFault
@@ -156,6 +168,33 @@ class BrokerAdapter(abc.ABC):
         """
         return ()
 
+    def recover(
+        self, orders: Sequence[OrderToRecover]
+    ) -> concurrent.futures.Future[tuple[str, ...]]:
+        """After a crash of the runtime: adopt ``orders`` and ask the broker about each.
+
+        Each order comes with the journal's last update (status UNKNOWN) and the
+        fill ids the journal has. The broker's answers go out through the bound
+        callback as usual: the fills the journal does not have (never one of
+        ``fill_ids``), then each order's current update. The future resolves,
+        after every answer has been handed to the callback, with the client
+        order ids the broker has no record of (no event is emitted for those).
+        It fails with ``TimeoutError`` when the broker does not answer in time.
+
+        Default: resolved with ``()`` at once: the orders stay UNKNOWN and the
+        runtime reports them unresolved.
+        """
+        return resolved(())
+
+    def positions(self) -> concurrent.futures.Future[dict[str, float]] | None:
+        """The broker's net signed position per symbol for this engine (buys positive).
+
+        The future fails with ``TimeoutError`` when the broker does not answer
+        in time. None (the default) when the broker cannot tell: for paper, the
+        runtime's own books are the record.
+        """
+        return None
+
     def knows_all_orders(self) -> bool:
         """True when the adapter *is* the book of record (paper): an order it does not
         list as working is not working anywhere, so a cancel of it can be answered
@@ -182,3 +221,13 @@ class BrokerAdapter(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called when the engine actor stops."""
+
+
+_R = TypeVar("_R")
+
+
+def resolved(value: _R) -> concurrent.futures.Future[_R]:
+    """A future already resolved with ``value`` (for adapters that answer at once)."""
+    future: concurrent.futures.Future[_R] = concurrent.futures.Future()
+    future.set_result(value)
+    return future

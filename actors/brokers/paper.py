@@ -7,12 +7,13 @@ the same code the simulated venue and the backtester use. See
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Sequence
 
-from actors.brokers.base import AdapterEvent, BrokerAdapter
+from actors.brokers.base import AdapterEvent, BrokerAdapter, resolved
 from runtime.config import PaperConfig
 from runtime.matching import MatchingEngine
-from runtime.messages import Bar, Order, RejectReason, Tick
+from runtime.messages import Bar, Order, OrderToRecover, RejectReason, Tick
 
 __all__ = ["PaperAdapter"]
 
@@ -31,6 +32,18 @@ class PaperAdapter(BrokerAdapter):
 
     def knows_all_orders(self) -> bool:
         return True
+
+    def recover(
+        self, orders: Sequence[OrderToRecover]
+    ) -> concurrent.futures.Future[tuple[str, ...]]:
+        """In-process matching dies with the runtime: every order it does not list as
+        working (after a crash: all of them) is unknown to it. No event."""
+        working = set(self._matcher.working_orders())
+        return resolved(
+            tuple(
+                o.update.client_order_id for o in orders if o.update.client_order_id not in working
+            )
+        )
 
     def cancel(self, client_order_id: str, ts_event: int) -> Sequence[AdapterEvent]:
         return self._matcher.cancel(client_order_id, ts_event)

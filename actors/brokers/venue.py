@@ -27,6 +27,13 @@ Failure rules:
 - **Hand-over.** Events the bound callback refuses (the engine actor died)
   are held, in order, for the callback of the next :meth:`~VenueAdapter.bind`
   (the replacement actor that took the adapter over).
+- **Recovery.** After a crash of the runtime, :meth:`VenueAdapter.recover`
+  adopts the orders the journal had open and settles them with one
+  ``STATUS``; :meth:`VenueAdapter.positions` asks ``POSITIONS``. Their
+  futures fail with ``TimeoutError`` when the request is not answered (or
+  cannot be sent) within ``request_timeout_s``, with
+  :class:`~actors.brokers.base.PermanentBrokerError` when the venue refuses
+  it, and with ``ConnectionError`` when the adapter closes first.
 
 The wire protocol is :mod:`runtime.venue_protocol` (``docs/protocol.md``).
 """
@@ -34,6 +41,7 @@ The wire protocol is :mod:`runtime.venue_protocol` (``docs/protocol.md``).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import contextlib
 import itertools
 import os
@@ -43,17 +51,19 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import zmq
 from loguru import logger
 
-from actors.brokers.base import AdapterEvent, BrokerAdapter
+from actors.brokers.base import AdapterEvent, BrokerAdapter, PermanentBrokerError, resolved
 from runtime.config import VenueConfig
+from runtime.crashpoints import crash_point
 from runtime.messages import (
     Fill,
     Order,
     OrderStatus,
+    OrderToRecover,
     OrderUpdate,
     RejectReason,
     next_id,
@@ -70,6 +80,8 @@ from runtime.venue_protocol import (
     Hello,
     Ping,
     Pong,
+    PositionReport,
+    PositionsQuery,
     ProtocolError,
     Reply,
     Request,
@@ -95,9 +107,24 @@ class _Reconcile:
     """Queued by :meth:`VenueAdapter.reconcile`: ask the status of every working order."""
 
 
+@dataclass(slots=True)
+class _Recover:
+    """Queued by :meth:`VenueAdapter.recover`: one ``STATUS`` for the adopted orders."""
+
+    orders: tuple[OrderToRecover, ...]
+    future: concurrent.futures.Future[tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class _AskPositions:
+    """Queued by :meth:`VenueAdapter.positions`."""
+
+    future: concurrent.futures.Future[dict[str, float]]
+
+
 _RECONCILE = _Reconcile()
 _E = TypeVar("_E", OrderUpdate, Fill)
-_Op = Request | _Reconcile | None
+_Op = Request | _Reconcile | _Recover | _AskPositions | None
 """What the engine's thread hands the I/O thread; None stops it."""
 
 
@@ -138,6 +165,10 @@ class VenueAdapter(BrokerAdapter):
         self._inflight: dict[int, _Pending] = {}
         """Sent, by request id; deadlines never decrease in insertion order."""
         self._fills_seen: dict[str, set[str]] = {}
+        self._recoveries: dict[int, concurrent.futures.Future[tuple[str, ...]]] = {}
+        """Futures of :meth:`recover`, by the request id of their ``STATUS``."""
+        self._position_asks: dict[int, concurrent.futures.Future[dict[str, float]]] = {}
+        """Futures of :meth:`positions`, by request id."""
         self._hello: _Pending | None = None
         self._instance: str | None = None
         self._seq = 0
@@ -200,6 +231,35 @@ class VenueAdapter(BrokerAdapter):
         self._post(_RECONCILE)
         return ()
 
+    def recover(
+        self, orders: Sequence[OrderToRecover]
+    ) -> concurrent.futures.Future[tuple[str, ...]]:
+        """Adopt ``orders`` (they join :meth:`working_orders` at once) and send one
+        ``STATUS`` for them; see :meth:`BrokerAdapter.recover`.
+
+        The journal's fill ids count as seen. The answer's fills not seen are
+        emitted, then each order's current update; the ids the venue has no
+        record of leave the working orders without an event and are the
+        future's result.
+        """
+        adopted = tuple(orders)
+        if not adopted:
+            return resolved(())
+        future: concurrent.futures.Future[tuple[str, ...]] = concurrent.futures.Future()
+        with self._lock:
+            for o in adopted:
+                self._working.setdefault(o.update.client_order_id, o.update)
+        if not self._post(_Recover(adopted, future)):
+            future.set_exception(ConnectionError(f"venue adapter {self.engine} is closed"))
+        return future
+
+    def positions(self) -> concurrent.futures.Future[dict[str, float]]:
+        """Ask the venue (``POSITIONS``) for this engine's net position per symbol."""
+        future: concurrent.futures.Future[dict[str, float]] = concurrent.futures.Future()
+        if not self._post(_AskPositions(future)):
+            future.set_exception(ConnectionError(f"venue adapter {self.engine} is closed"))
+        return future
+
     def healthy(self) -> bool:
         """Session open and the last PONG younger than 3 heartbeats; never blocks."""
         limit = _UNHEALTHY_BEATS * self.config.heartbeat_s
@@ -225,14 +285,16 @@ class VenueAdapter(BrokerAdapter):
 
     # --- hand-over to the I/O thread ------------------------------------------------
 
-    def _post(self, op: _Op) -> None:
+    def _post(self, op: _Op) -> bool:
+        """Hand ``op`` to the I/O thread; False (and dropped) once closed."""
         with self._post_lock:
             if self._closed:
                 logger.warning("venue adapter {}: closed; {!r} dropped", self.engine, op)
-                return
+                return False
             self._ops.put(op)
             if self._thread is not None:
                 self._wake()
+            return True
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError):  # full: the thread is awake anyway
@@ -268,6 +330,7 @@ class VenueAdapter(BrokerAdapter):
             self.report_fault(f"venue adapter I/O failed: {type(exc).__name__}: {exc}")
         finally:
             sock.close(linger=0)
+            self._fail_asks(ConnectionError(f"venue adapter {self.engine} closed"))
 
     def _poll_ms(self) -> int:
         due = [self._next_beat, *(p.deadline for p in self._outbox)]
@@ -289,6 +352,12 @@ class VenueAdapter(BrokerAdapter):
                 return False
             if isinstance(op, _Reconcile):
                 self._reconcile_now()
+            elif isinstance(op, _Recover):
+                self._recover_now(op)
+            elif isinstance(op, _AskPositions):
+                ask = PositionsQuery(req=next(self._reqs))
+                self._position_asks[ask.req] = op.future
+                self._queue(ask)
             else:
                 self._queue(op)
 
@@ -300,6 +369,27 @@ class VenueAdapter(BrokerAdapter):
             ids = tuple(self._working)
         if ids:
             self._queue(StatusQuery(req=next(self._reqs), client_order_ids=ids))
+
+    def _recover_now(self, op: _Recover) -> None:
+        for o in op.orders:
+            if o.fill_ids:
+                self._fills_seen.setdefault(o.update.client_order_id, set()).update(o.fill_ids)
+        ids = tuple(dict.fromkeys(o.update.client_order_id for o in op.orders))
+        query = StatusQuery(req=next(self._reqs), client_order_ids=ids)
+        self._recoveries[query.req] = op.future
+        self._queue(query)
+
+    def _fail_ask(self, req: int, error: BaseException) -> None:
+        """Fail the future of a recovery or positions request, if it is one."""
+        future: concurrent.futures.Future[Any] | None = self._recoveries.pop(req, None)
+        if future is None:
+            future = self._position_asks.pop(req, None)
+        if future is not None:
+            _settle(future, error=error)
+
+    def _fail_asks(self, error: BaseException) -> None:
+        for req in [*self._recoveries, *self._position_asks]:
+            self._fail_ask(req, error)
 
     def _tick(self, sock: zmq.Socket[bytes]) -> None:
         now = time.monotonic()
@@ -346,6 +436,8 @@ class VenueAdapter(BrokerAdapter):
             self._outbox.pop(0)
             pending.deadline = now + self.config.request_timeout_s
             self._inflight[pending.request.req] = pending
+            if type(pending.request) is Submit:
+                crash_point("venue.submit_sent")
 
     def _send(self, sock: zmq.Socket[bytes], request: Request) -> bool:
         try:
@@ -363,8 +455,16 @@ class VenueAdapter(BrokerAdapter):
         for p in lost:
             del self._inflight[p.request.req]
             self._unknown(p.request, f"no answer from the venue within {timeout:g}s")
+            self._fail_ask(
+                p.request.req,
+                TimeoutError(f"{p.request.KIND}: no answer from the venue within {timeout:g}s"),
+            )
         for p in unsent:
             self._outbox.remove(p)
+            self._fail_ask(
+                p.request.req,
+                TimeoutError(f"{p.request.KIND}: not connected to the venue within {timeout:g}s"),
+            )
             if type(p.request) is Submit:
                 self._apply(
                     unfilled_update(
@@ -430,8 +530,21 @@ class VenueAdapter(BrokerAdapter):
             status = pending is not None and type(pending.request) is StatusQuery
             for event in reply.events:
                 self._deliver(event, reconciling=status)
+            recovery = self._recoveries.pop(reply.req, None) if pending is not None else None
+            if recovery is None:
+                for oid in reply.unknown:
+                    self._forget(oid)
+                return
             for oid in reply.unknown:
-                self._forget(oid)
+                with self._lock:
+                    self._working.pop(oid, None)
+                self._fills_seen.pop(oid, None)
+            _settle(recovery, result=tuple(reply.unknown))
+        elif type(reply) is PositionReport:
+            self._inflight.pop(reply.req, None)
+            asked = self._position_asks.pop(reply.req, None)
+            if asked is not None:
+                _settle(asked, result=dict(reply.positions))
         elif type(reply) is Welcome:
             self._welcome(reply)
         else:
@@ -455,7 +568,11 @@ class VenueAdapter(BrokerAdapter):
             welcome.venue,
             welcome.instance,
         )
-        if missed:
+        with self._lock:
+            adopted = bool(self._working)
+        if missed or (first and adopted):
+            # A first session with working orders already: orders adopted by
+            # recover() whose STATUS could not be sent; ask again now.
             self._reconcile_now()
 
     def _error(self, error: ErrorReply) -> None:
@@ -476,6 +593,9 @@ class VenueAdapter(BrokerAdapter):
             error.code,
             error.message,
         )
+        if pending is not None:
+            refused = PermanentBrokerError(f"the venue refused it: {error.code}: {error.message}")
+            self._fail_ask(pending.request.req, refused)
         if pending is not None and type(pending.request) is Submit:
             reason = (
                 RejectReason.INVALID_ORDER
@@ -554,6 +674,21 @@ class VenueAdapter(BrokerAdapter):
                 logger.error("venue adapter {}: {} dropped (too many held)", self.engine, event)
                 return
             self._held.append(event)
+
+
+def _settle(
+    future: concurrent.futures.Future[Any],
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """Resolve ``future`` unless its caller cancelled it."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _drain_pipe(fd: int) -> None:
