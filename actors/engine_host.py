@@ -72,6 +72,8 @@ order's status as it was.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import math
 import threading
@@ -82,11 +84,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import pykka
 from loguru import logger
 
 from actors.brokers.base import AdapterEvent, BrokerAdapter, ModifyNotSupportedError, is_transient
 from runtime.actor import LeanActor
 from runtime.config import BreakerConfig, RateLimitConfig, RetryConfig
+from runtime.crashpoints import crash_point
 from runtime.directory import Directory
 from runtime.engine_guard import CircuitBreaker, CircuitState, RetryPolicy
 from runtime.messages import (
@@ -97,14 +101,18 @@ from runtime.messages import (
     EngineFault,
     Fill,
     Flush,
+    GetPositions,
     GetSnapshot,
     ModifyOrder,
     ModifyRefused,
     Order,
     OrderStatus,
+    OrderToRecover,
     OrderUpdate,
     Reconcile,
+    RecoverOrders,
     RejectReason,
+    ResolveOrders,
     Tick,
     next_id,
     unfilled_update,
@@ -202,6 +210,13 @@ class _Wake:
 _WAKE = _Wake()
 
 
+@dataclass(frozen=True, slots=True)
+class _Recovered:
+    """Told by the adapter's thread: its answer to ``recover`` came (or failed)."""
+
+    future: concurrent.futures.Future[tuple[str, ...]]
+
+
 class EngineHost(LeanActor):
     """Hosts one :class:`~actors.brokers.base.BrokerAdapter`."""
 
@@ -243,6 +258,9 @@ class EngineHost(LeanActor):
                 rate=rate_limit.calls_per_s, burst=rate_limit.burst, now=time.monotonic()
             )
         self._waiting: deque[WaitingCall] = deque(carry.waiting if carry is not None else ())
+        self._unrecovered: tuple[OrderToRecover, ...] = ()
+        """Orders restored from the journal this engine has not answered for yet."""
+        self._recovering = False
         self._live: dict[str, OrderUpdate] = dict(carry.live) if carry is not None else {}
         self._retries = carry.retries if carry is not None else 0
         self._retrying: dict[str, bool] = dict(carry.retrying) if carry is not None else {}
@@ -285,7 +303,43 @@ class EngineHost(LeanActor):
         breaker = self._breaker
         if breaker.tripped and not breaker.allow(time.monotonic()):
             return False
-        return self.adapter.healthy()
+        ok = self.adapter.healthy()
+        if ok and self._unrecovered and not self._recovering:
+            # Recovery got no answer at start: ask again now that the broker is up.
+            self._recover()
+        return ok
+
+    def _recover(self) -> concurrent.futures.Future[tuple[str, ...]]:
+        """Ask the adapter about the restored orders; its answer comes back as
+        ``_Recovered``, which ends the orders the broker has no record of."""
+        self._recovering = True
+        future = self.adapter.recover(self._unrecovered)
+        ref = self.actor_ref
+
+        def answered(done: concurrent.futures.Future[tuple[str, ...]]) -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_Recovered(done))
+
+        future.add_done_callback(answered)
+        return future
+
+    def _recovered(self, future: concurrent.futures.Future[tuple[str, ...]]) -> None:
+        self._recovering = False
+        error = future.exception()
+        if error is not None:
+            logger.warning(
+                "{}: no answer about {} restored orders ({!r}); asking again when healthy",
+                self.name,
+                len(self._unrecovered),
+                error,
+            )
+            return
+        missing = future.result()
+        self._unrecovered = ()
+        if missing:
+            # Recovery at start sends the same when the answer came in time: the order
+            # manager ends only orders still UNKNOWN, so the second is a no-op.
+            self.directory.tell(ORDERS, ResolveOrders(self.adapter.engine, tuple(missing)))
 
     def handover(self, stuck: bool) -> EngineCarry | None:
         if stuck:
@@ -356,6 +410,14 @@ class EngineHost(LeanActor):
             # and the supervisor then has the order manager report the orders UNKNOWN.
             self._call(adapter.reconcile)
             return adapter.healthy(), adapter.working_orders()
+        elif kind is RecoverOrders:
+            # Answered with the adapter's future: the broker's answers come later.
+            self._unrecovered = message.orders
+            return self._recover()
+        elif kind is _Recovered:
+            self._recovered(message.future)
+        elif kind is GetPositions:
+            return adapter.positions()
         elif kind is GetSnapshot:
             return EngineStats(
                 engine=self.adapter.engine,
@@ -487,6 +549,7 @@ class EngineHost(LeanActor):
                     return None
                 self._in_flight = request
                 events = adapter.submit(request)
+                crash_point("engine.after_submit")
                 self._in_flight = None
             elif type(request) is CancelOrder:
                 self._in_flight_call = request

@@ -2,9 +2,11 @@
 
 It logs each event readably through loguru (orders and fills at INFO,
 rejections and failures at WARNING/ERROR, the rest at DEBUG), counts them by
-type, and hands each one to the listeners given at start (the ZeroMQ gateway
-and tests use this). Listeners run in this actor's thread; one that raises
-is logged and kept.
+type, hands each one to the event stream (the ZeroMQ gateway's ``publish``,
+which numbers it), then to the listeners given at start (tests use this), and,
+with a journal, tells the journal every event but market data together with
+the number the stream gave it. Listeners run in this actor's thread; one that
+raises is logged and kept.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from loguru import logger
 
 from runtime.actor import LeanActor
 from runtime.directory import Directory
+from runtime.journal_store import NOT_JOURNALED
 from runtime.messages import (
     ActorFailed,
     ActorRestarted,
@@ -30,12 +33,15 @@ from runtime.messages import (
     Fill,
     Flush,
     GetSnapshot,
+    Journaled,
     LossLimitBreached,
     Message,
     Order,
     OrderAnomaly,
+    OrderReconciled,
     OrderStatus,
     OrderUpdate,
+    RecoveryReport,
     RuntimeStateChanged,
     StrategyPaused,
     StrategyQuarantined,
@@ -45,12 +51,22 @@ from runtime.messages import (
     TradeClosed,
     TradingHalted,
 )
-from runtime.names import ActorKind
+from runtime.names import JOURNAL, ActorKind
 
-__all__ = ["EventListener", "EventSink", "EventStats", "describe", "event_level"]
+__all__ = [
+    "EventListener",
+    "EventSink",
+    "EventStats",
+    "EventStream",
+    "describe",
+    "event_level",
+    "recovery_text",
+]
 
 EventListener = Callable[[Message], None]
 """Called with every event, in the event sink's thread."""
+EventStream = Callable[[Message], int | None]
+"""Numbers and publishes an event; returns the ``seq`` it gave (None: none)."""
 
 _QUIET = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}
 
@@ -83,6 +99,11 @@ def event_level(event: Message) -> str:
         return "ERROR"
     if isinstance(event, ActorRestarted | EngineFault | EngineFailedBack | StrategyPaused):
         return "WARNING"
+    if isinstance(event, OrderReconciled):
+        return "WARNING"
+    if isinstance(event, RecoveryReport):
+        trouble = event.halted or event.unresolved or event.positions
+        return "ERROR" if trouble else "WARNING" if event.reconciled else "INFO"
     if isinstance(event, TradeClosed | StrategyResumed):
         return "INFO"
     if isinstance(event, Order | Fill | StrategyStarted | StrategyStopped):
@@ -172,7 +193,34 @@ def describe(event: Message) -> str:
         return f"runtime {event.previous} -> {event.state}: {event.reason}"
     if isinstance(event, FeedFinished):
         return f"feed finished: {event.bars} bars, {event.ticks} ticks"
+    if isinstance(event, OrderReconciled):
+        return (
+            f"RECONCILED {event.client_order_id} ({event.strategy_id} {event.symbol}) at "
+            f"{event.engine}: {event.before} filled {event.filled_before:g} -> {event.after} "
+            f"filled {event.filled_after:g}, {event.fills_recovered} fills recovered: "
+            f"{event.detail}"
+        )
+    if isinstance(event, RecoveryReport):
+        return recovery_text(event)
     return f"{event.TAG} {event}"
+
+
+def recovery_text(report: RecoveryReport) -> str:
+    """The recovery report as the log shows it (one line per problem)."""
+    lines = [
+        f"RECOVERY from {report.journal} ({report.previous_runs} earlier runs) in "
+        f"{report.duration_ms:.0f} ms: {report.orders} orders, {report.open_orders} open, "
+        f"{report.fills} fills; {report.reconciled} orders reconciled, "
+        f"{report.fills_recovered} fills recovered, {report.unsent} never sent"
+    ]
+    if report.unresolved:
+        lines.append(
+            f"  still UNKNOWN (no answer from their engine): {', '.join(report.unresolved)}"
+        )
+    lines.extend(f"  position differs: {line}" for line in report.positions)
+    if report.halted:
+        lines.append("  trading HALTED until an operator resets it")
+    return "\n".join(lines)
 
 
 class EventSink(LeanActor):
@@ -187,8 +235,14 @@ class EventSink(LeanActor):
         directory: Directory,
         listeners: Sequence[EventListener] = (),
         log_level: str = "INFO",
+        stream: EventStream | None = None,
+        journal: bool = False,
     ) -> None:
+        """``stream`` numbers and publishes each event (returns its ``seq``, or None);
+        ``journal``: tell the journal every event but market data."""
         super().__init__(name=name, directory=directory)
+        self._stream = stream
+        self._journal = journal
         self._min_level = logger.level(log_level).no
         self._level_no = {
             lvl: logger.level(lvl).no for lvl in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -204,12 +258,15 @@ class EventSink(LeanActor):
             level = event_level(message)
             if self._level_no[level] >= self._min_level:
                 self._log.log(level, describe(message))
+            seq = self._stream(message) if self._stream is not None else None
             for listener in self._listeners:
                 try:
                     listener(message)
                 except Exception:
                     self._listener_errors += 1
                     logger.exception("event listener {!r} raised", listener)
+            if self._journal and type(message) not in NOT_JOURNALED:
+                self.directory.tell(JOURNAL, Journaled(seq, message))
             return None
         if isinstance(message, GetSnapshot):
             return EventStats(

@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loguru import logger
 
 from runtime.actor import LeanActor
+from runtime.crashpoints import crash_point
 from runtime.directory import Directory
 from runtime.messages import (
     CancelAll,
@@ -64,11 +65,13 @@ from runtime.messages import (
     OrderStatus,
     OrderUpdate,
     RejectReason,
+    ResolveOrders,
     RouteOrders,
+    ToEngine,
     next_id,
     unfilled_update,
 )
-from runtime.names import EVENTS, PORTFOLIO, RISK, ActorKind, strategy_actor
+from runtime.names import EVENTS, JOURNAL, PORTFOLIO, RISK, ActorKind, strategy_actor
 from runtime.order_states import (
     DuplicateOrderError,
     IllegalTransitionError,
@@ -119,12 +122,15 @@ class OrderManager(LeanActor):
         engine: str,
         engines: tuple[str, ...] = (),
         carry: OrdersCarry | None = None,
+        journal: bool = False,
     ) -> None:
         """``engine``: directory name of the engine new orders go to at first;
-        ``engines``: every engine's directory name (a cancel-all reaches them all)."""
+        ``engines``: every engine's directory name (a cancel-all reaches them all);
+        ``journal``: requests for engines go through the journal (write-ahead)."""
         super().__init__(name=name, directory=directory)
         self.carry = carry if carry is not None else OrdersCarry(engine=engine, book=OrderBook())
         self._engines = engines or (engine,)
+        self._journal = journal
 
     def handover(self, stuck: bool) -> OrdersCarry:
         return copy.deepcopy(self.carry) if stuck else self.carry
@@ -152,7 +158,9 @@ class OrderManager(LeanActor):
             self._cancel_not_found(message)
         elif kind is CancelAll:
             for engine in self._engines:
-                self.directory.tell(engine, message)
+                self._to_engine(engine, message)
+        elif kind is ResolveOrders:
+            self._resolve(message)
         elif kind is RouteOrders:
             self._route_orders(message)
         elif kind is GetOrders:
@@ -187,7 +195,7 @@ class OrderManager(LeanActor):
             logger.error("{}: {}", self.name, exc)
             self._forward(update, to_risk=True)
             return
-        if self.directory.tell(engine, order):
+        if self._to_engine(engine, order):
             carry.routed += 1
             return
         update = unfilled_update(
@@ -212,7 +220,7 @@ class OrderManager(LeanActor):
             return
         if before is not OrderStatus.PENDING_CANCEL:
             self._announce(cancel.client_order_id, OrderStatus.PENDING_CANCEL)
-        self.directory.tell(engine, cancel)
+        self._to_engine(engine, cancel)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         book = self.carry.book
@@ -225,7 +233,16 @@ class OrderManager(LeanActor):
             self._modify_refused(modify, "the order is no longer working")
             return
         self._announce(modify.client_order_id, OrderStatus.PENDING_MODIFY)
-        self.directory.tell(engine, modify)
+        self._to_engine(engine, modify)
+
+    def _to_engine(
+        self, engine: str, request: Order | CancelOrder | ModifyOrder | CancelAll
+    ) -> bool:
+        """Send ``request`` to ``engine``, through the journal when there is one (it
+        hands the request on once recorded). False when it cannot be sent."""
+        if self._journal:
+            return self.directory.tell(JOURNAL, ToEngine(engine, request))
+        return self.directory.tell(engine, request)
 
     def _announce(self, client_order_id: str, status: OrderStatus) -> None:
         """Publish a request's state (PENDING_CANCEL, PENDING_MODIFY) as the book has it."""
@@ -317,6 +334,7 @@ class OrderManager(LeanActor):
     # --- events from engines (and refusals from risk) ------------------------------
 
     def _on_update(self, update: OrderUpdate) -> None:
+        crash_point("orders.update_before_journal")
         book = self.carry.book
         if not update.engine and update.status is OrderStatus.REJECTED:
             if update.reason is RejectReason.DUPLICATE_ORDER:
@@ -343,19 +361,20 @@ class OrderManager(LeanActor):
         if answer:
             view = book.get(update.client_order_id)
             assert view is not None
-            self.directory.tell(
-                RISK,
-                ModifyOutcome(
-                    view.client_order_id,
-                    view.strategy_id,
-                    answer == "done",
-                    view.quantity,
-                    view.limit_price,
-                    view.stop_price,
-                ),
+            outcome = ModifyOutcome(
+                view.client_order_id,
+                view.strategy_id,
+                answer == "done",
+                view.quantity,
+                view.limit_price,
+                view.stop_price,
             )
+            self.directory.tell(RISK, outcome)
+            if self._journal and outcome.applied:
+                self.directory.tell(JOURNAL, outcome)
 
     def _on_fill(self, fill: Fill) -> None:
+        crash_point("orders.fill_before_journal")
         try:
             self.carry.book.apply_fill(fill)
         except IllegalTransitionError as exc:
@@ -442,3 +461,28 @@ class OrderManager(LeanActor):
             )
             if update is not None:
                 self._forward(update, to_risk=False)
+
+    # --- recovery --------------------------------------------------------------
+
+    def _resolve(self, message: ResolveOrders) -> None:
+        """End the recovered orders an engine has no record of: never acknowledged and
+        nothing filled, it never got them (REJECTED); else it lost them (CANCELLED)."""
+        book = self.carry.book
+        for client_order_id in message.missing:
+            view = book.get(client_order_id)
+            if view is None or view.status is not OrderStatus.UNKNOWN:
+                continue
+            never = (
+                not book.acknowledged(client_order_id)
+                and view.filled_quantity == 0.0
+                and view.fills_quantity == 0.0
+            )
+            status = OrderStatus.REJECTED if never else OrderStatus.CANCELLED
+            text = (
+                f"{message.engine} never received it before the runtime went down; not sent again"
+                if never
+                else f"{message.engine} has no record of it after the runtime went down"
+            )
+            update = self._view_update(client_order_id, RejectReason.RECOVERY, text, status)
+            assert update is not None
+            self._on_update(replace(update, engine=message.engine))

@@ -133,7 +133,9 @@ class LeanActor(pykka.ThreadingActor):
             elif isinstance(envelope.message, _ActorStop):
                 envelope.reply_to.set(None)
             else:
-                dead = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                dead = pykka.ActorDeadError(
+                    f"{self.name} ({self.actor_ref}) stopped before handling the message"
+                )
                 envelope.reply_to.set_exception(exc_info=(pykka.ActorDeadError, dead, None))
 
     def take_inbox(self) -> list[Any]:

@@ -52,9 +52,10 @@ from actors.brokers.base import BrokerAdapter
 from actors.brokers.faulty import FaultyAdapter
 from actors.brokers.paper import PaperAdapter
 from actors.brokers.venue import VenueAdapter
-from actors.engine_host import EngineHost
-from actors.event_sink import EventListener, EventSink
+from actors.engine_host import EngineHost, EngineStats
+from actors.event_sink import EventListener, EventSink, EventStream
 from actors.feed import FeedActor, GetMarket, MarketView
+from actors.journal import JournalActor, JournalCarry
 from actors.orders import OrderManager, OrdersStats
 from actors.portfolio import PortfolioActor, PortfolioSnapshot
 from actors.risk import RiskActor, RiskStats
@@ -76,6 +77,7 @@ from runtime.directory import Directory
 from runtime.errors import OrderError
 from runtime.failover import ExecutionStatus
 from runtime.ids import ClientOrderIds, run_tag
+from runtime.journal_store import JournalStore, open_journal
 from runtime.ledger import Ledger
 from runtime.lifecycle import IllegalTransitionError, StateMachine
 from runtime.marketdata import market_data
@@ -93,6 +95,7 @@ from runtime.messages import (
     PauseStrategy,
     Position,
     RearmLossGuard,
+    RecoveryReport,
     RejectReason,
     ResumeStrategy,
     RuntimeState,
@@ -117,6 +120,7 @@ from runtime.messages import (
 from runtime.names import (
     EVENTS,
     FEED,
+    JOURNAL,
     ORDER_PATH,
     ORDERS,
     PORTFOLIO,
@@ -127,6 +131,8 @@ from runtime.names import (
     strategy_actor,
 )
 from runtime.order_states import OrderView
+from runtime.reconcile import reconcile_engines
+from runtime.recovery import FirstStart, Restored, restore
 from runtime.settings import RESERVED_STRATEGY_IDS
 from runtime.strategy_view import RemovePolicy, RuntimeStatus, StrategyView
 from runtime.summary import RunSummary, summarize
@@ -177,11 +183,13 @@ class Runtime:
         source: Iterator[Bar | Tick] | None = None,
         on_finished: Callable[[], None] | None = None,
         on_fatal: Callable[[str], None] | None = None,
+        stream: EventStream | None = None,
     ) -> None:
         """``source`` replaces the configured market data (benchmarks pass an
         empty iterator and inject data themselves); ``on_finished`` is called,
         in the feed's thread, when the data runs out; ``on_fatal`` is called
-        with a reason when an actor the runtime cannot run without fails."""
+        with a reason when an actor the runtime cannot run without fails;
+        ``stream`` numbers and publishes every event (the gateway's ``publish``)."""
         self.settings = settings
         self.directory = Directory()
         self.finished = threading.Event()
@@ -192,6 +200,11 @@ class Runtime:
         (an operator's and the kill switch's) reach risk and the engines in the
         order they were made."""
         self._listeners = tuple(listeners)
+        self._stream = stream
+        self._store: JournalStore | None = None
+        self._restored: Restored | None = None
+        self.recovery: RecoveryReport | None = None
+        """What recovery from the journal found at start (None: nothing to recover)."""
         self._clock = clock
         self._source = source
         self._on_finished = on_finished
@@ -226,7 +239,27 @@ class Runtime:
         d = self.directory
         core = s.supervision
         active = engine_actor(s.execution.force or s.engines[0].name)
-        specs = [
+        journal = self._store is not None
+        restored = self._restored
+        specs = []
+        if self._store is not None:
+            # First: it stops last, after everything that writes to it.
+            store = self._store
+            specs.append(
+                ChildSpec(
+                    name=JOURNAL,
+                    kind=ActorKind.JOURNAL,
+                    supervision=core,
+                    start=lambda carry: JournalActor.start(
+                        name=JOURNAL,
+                        directory=d,
+                        config=s.journal,
+                        carry=carry if carry is not None else JournalCarry(store=store),
+                    ),
+                )
+            )
+        first = FirstStart(restored)
+        specs += [
             ChildSpec(
                 name=EVENTS,
                 kind=ActorKind.EVENTS,
@@ -236,6 +269,8 @@ class Runtime:
                     directory=d,
                     listeners=self._listeners,
                     log_level=s.runtime.log_level,
+                    stream=self._stream,
+                    journal=journal,
                 ),
             ),
             ChildSpec(
@@ -246,11 +281,11 @@ class Runtime:
                     name=PORTFOLIO,
                     directory=d,
                     ledger=None
-                    if carry is not None
+                    if carry is not None or first.has(PORTFOLIO)
                     else Ledger(s.portfolio.starting_cash, clock=self._clock),
                     loss_limits={c.id: self._loss_limit(c) for c in self._live()},
                     account_loss_limit=s.risk.daily_loss_limit,
-                    carry=carry,
+                    carry=first.carry(PORTFOLIO, carry),
                 ),
             ),
         ]
@@ -266,7 +301,8 @@ class Runtime:
                     directory=d,
                     engine=active,
                     engines=tuple(engine_actor(e.name) for e in s.engines),
-                    carry=carry,
+                    carry=first.carry(ORDERS, carry),
+                    journal=journal,
                 ),
             )
         )
@@ -300,11 +336,12 @@ class Runtime:
                     limits=s.risk,
                     overrides={c.id: c.risk for c in self._live() if c.risk is not None},
                     on_halt=self._kill_switch,
-                    carry=carry,
+                    carry=first.carry(RISK, carry),
                 ),
             )
         )
-        specs.extend(self._strategy_spec(c) for c in self._live())
+        seeds = restored.strategies if restored is not None else {}
+        specs.extend(self._strategy_spec(c, seeds.get(c.id)) for c in self._live())
         source = self._source if self._source is not None else self._market_data()
         engines = tuple(engine_actor(e.name) for e in s.engines)
         # The feed may legitimately wait up to shutdown_timeout_s for a slow
@@ -972,18 +1009,32 @@ class Runtime:
         )
 
     def start(self) -> None:
-        """Start every actor, then the feed. Raises if any actor fails to start."""
+        """Start every actor, then the feed. Raises if any actor fails to start.
+
+        With ``[journal] enabled``: the journal is opened first (a journal that
+        cannot be trusted raises :class:`~runtime.errors.JournalError` before
+        anything starts), the actors start from the state it holds, and every
+        engine answers for the orders it held (runtime/reconcile.py) before the
+        first bar.
+        """
         if self._supervisor is not None:
             raise RuntimeError("runtime already started")
         timeout = self.settings.runtime.shutdown_timeout_s
-        ref = Supervisor.start(
-            name=SUPERVISOR,
-            directory=self.directory,
-            children=self._children(),
-            start_timeout_s=timeout,
-            on_escalate=self._escalated,
-            execution=self.settings.execution,
-        )
+        recovering = time.monotonic()
+        if self.settings.journal.enabled:
+            self._open_journal()
+        try:
+            ref = Supervisor.start(
+                name=SUPERVISOR,
+                directory=self.directory,
+                children=self._children(),
+                start_timeout_s=timeout,
+                on_escalate=self._escalated,
+                execution=self.settings.execution,
+            )
+        except BaseException:
+            self._close_journal()
+            raise
         self._supervisor = ref
         ref.ask(Handshake(), block=True, timeout=timeout)
         self._supervisor_thread = actor_thread(ref)
@@ -992,10 +1043,65 @@ class Runtime:
             ref.ask(StartChildren(), timeout=timeout * (len(self.settings.strategies) + 8))
         except Exception:
             self._stop_supervisor(timeout)
+            self._close_journal()
             raise
+        if self._restored is not None:
+            # Risk starts PAUSED from a journal: nothing trades before every engine
+            # has answered for the orders it held.
+            try:
+                self._reconcile(recovering)
+            except BaseException:
+                self._stop_supervisor(timeout)
+                self._close_journal()
+                raise
         self._move(RuntimeState.RUNNING, f"{self.settings.runtime.name} started run {self._run}")
+        if self.recovery is not None and self.recovery.halted:
+            self.halt("recovery: positions differ from the engine's; check, then reset")
         self._started_ns = self._clock()
         self.directory.tell(FEED, StartFeed())
+
+    def _open_journal(self) -> None:
+        """Open the journal, rebuild the actors' state from it, record this run."""
+        s = self.settings
+        store = open_journal(s.journal.path, synchronous=s.journal.synchronous)
+        try:
+            state = store.load()
+            if state.runs:
+                self._restored = restore(
+                    state,
+                    engine=engine_actor(s.execution.force or s.engines[0].name),
+                    starting_cash=s.portfolio.starting_cash,
+                    risk=s.risk,
+                    overrides={c.id: c.risk for c in self._live() if c.risk is not None},
+                    loss_limits={c.id: self._loss_limit(c) for c in self._live()},
+                    now=self._clock(),
+                )
+            store.begin_run(self._run, s.runtime.name, self._clock())
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+
+    def _reconcile(self, began: float) -> None:
+        """Have every engine answer for its restored orders; publish the outcome."""
+        restored = self._restored
+        assert restored is not None
+        report, events = reconcile_engines(
+            self.directory, self.settings, restored, settle=self.settle, started=began
+        )
+        for event in events:
+            self.directory.tell(EVENTS, event)
+        self.directory.tell(EVENTS, report)
+        self.recovery = report
+        for breach in restored.breaches:
+            # The day's loss limit was breached before the crash: the kill switch holds.
+            self.directory.tell(RISK, breach)
+        self._restored = None  # the books now live in the actors
+
+    def _close_journal(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def inject(self, event: Bar | Tick) -> None:
         """Publish one bar or tick through the feed (benchmarks, tests, remote feeds)."""
@@ -1042,7 +1148,7 @@ class Runtime:
         """
         strategies = [strategy_actor(c.id) for c in self._live()]
         engines = [engine_actor(e.name) for e in self.settings.engines]
-        self._flush(
+        chain = [
             FEED,
             *strategies,
             RISK,
@@ -1056,7 +1162,12 @@ class Runtime:
             *engines,
             ORDERS,
             EVENTS,
-        )
+        ]
+        if self.settings.journal.enabled:
+            # Requests reach the engines through the journal; it also ends the chain.
+            chain = [n for name in chain for n in ((name, JOURNAL) if name == ORDERS else (name,))]
+            chain.append(JOURNAL)
+        self._flush(*chain)
 
     def _flush(self, *names: str) -> None:
         """Flush the named actors one after the other (those gone are skipped)."""
@@ -1106,6 +1217,7 @@ class Runtime:
                 cancel = CancelAll(RejectReason.SHUTDOWN, "runtime shutting down")
                 for engine in engines:
                     self._ask_or_none(engine, cancel)
+                self._await_cancels(engines, timeout)
                 self.settle()
             risk: RiskStats | None = self._ask_or_none(RISK, GetSnapshot())
             portfolio: PortfolioSnapshot | None = self._ask_or_none(PORTFOLIO, GetSnapshot())
@@ -1122,9 +1234,30 @@ class Runtime:
             self._quietly(RuntimeState.STOPPED, "all actors stopping")
         finally:
             stuck += self._stop_supervisor(timeout)
+            self._close_journal()
             self._stopped_ns = self._clock()
         self._summary = replace(summary, stuck_threads=stuck)
         return self._summary
+
+    def _await_cancels(self, engines: tuple[str, ...], timeout: float) -> None:
+        """Wait (up to ``timeout``) until no engine lists a working order: a broker
+        adapter answers a cancel-all later, and its answers must reach the order
+        manager (and the journal) before the actors stop."""
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        for engine in engines:
+            while True:
+                stats: EngineStats | None = self._ask_or_none(engine, GetSnapshot())
+                if stats is None or not stats.working_orders:
+                    break
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "{}: {} orders still working after the shutdown cancel",
+                        engine,
+                        len(stats.working_orders),
+                    )
+                    return
+                pause.wait(0.01)  # the broker's answers come on the adapter's thread
 
     def _summary_ids(
         self, risk: RiskStats | None, portfolio: PortfolioSnapshot | None

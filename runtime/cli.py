@@ -10,6 +10,8 @@
 - ``tradepit status | actors | ... | shutdown``, ``tradepit tail`` and
   ``tradepit keys``: clients of a running runtime's gateway; see
   :mod:`runtime.cli_remote`.
+- ``tradepit journal COMMAND``: read, export or prune the journal (running
+  or not); see :mod:`runtime.cli_journal`.
 
 A settings problem exits 2 with one line naming the file, key and expectation.
 """
@@ -26,9 +28,10 @@ from types import FrameType
 
 from loguru import logger
 
+from runtime.cli_journal import add_journal_command, run_journal
 from runtime.cli_remote import add_remote_commands, run_remote
 from runtime.config import FeedSource
-from runtime.errors import DataError, SettingsError, StartupError
+from runtime.errors import DataError, JournalError, SettingsError, StartupError
 from runtime.gateway import GatewayError
 from runtime.logs import configure_logging
 from runtime.marketdata import market_data
@@ -61,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     venue = commands.add_parser("venue", help="run the simulated venue (a separate process)")
     venue.add_argument("--config", required=True, metavar="FILE", help="the venue TOML file")
     add_remote_commands(commands)
+    add_journal_command(commands)
     return parser
 
 
@@ -88,6 +92,15 @@ def _run(path: str, duration: float | None) -> int:
     try:
         try:
             service.start()
+        except JournalError as exc:
+            # Never start flat by accident: the operator must look at the journal.
+            print(
+                f"tradepit: {exc}; refusing to start (it would start flat, without its "
+                "orders and positions): restore the journal or move it away",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_USAGE
         except (StartupError, GatewayError) as exc:
             logger.error("runtime did not start: {}", exc)
             return EXIT_FAILURE
@@ -121,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     remote = run_remote(args)
     if remote is not None:
         return remote
+    journal = run_journal(args)
+    if journal is not None:
+        return journal
     if args.command == "venue":
         return run_venue(args.config)
     try:

@@ -19,9 +19,11 @@ thread is about to sleep, writes one byte to a pipe the thread polls next to
 its sockets. It never blocks: when ``queue_limit`` events are waiting, new
 ones are dropped and counted (:attr:`GatewayStats.dropped`). Events published
 before :meth:`Gateway.start` are held (up to ``queue_limit``, the same rule)
-and numbered and sent once the sockets are bound. Sequence numbers are given
-in the socket thread in queue order: ``seq`` +1 per event, ``tseq`` +1 per
-event of the same topic. ``Bar`` and ``Tick`` are ignored unless
+and sent once the sockets are bound. Sequence numbers are given by
+:meth:`Gateway.publish` itself, in call order: ``seq`` +1 per event, ``tseq``
++1 per event of the same topic; it returns the ``seq`` so that the journal
+records each event with the number it has on the stream. A dropped event's
+number is never sent: subscribers see the gap. ``Bar`` and ``Tick`` are ignored unless
 ``publish_bars`` is set, as are messages without a topic.
 
 **Slow subscribers** never slow the runtime: the XPUB socket is lossy (it is
@@ -267,7 +269,11 @@ class Gateway:
         )
         self._held_limit = config.max_pending_commands + _HELD_REPLIES
         # Handed to the socket thread by publishers and the command thread.
-        self._events: deque[tuple[str | None, Any]] = deque()
+        self._events: deque[tuple[str | None, Any, int, int]] = deque()
+        """(topic, event, seq, tseq); topic None for a ``_Mark``."""
+        self._number_lock = threading.Lock()
+        self._numbered = 0
+        self._numbered_topics: dict[str, int] = {}
         self._replies: deque[tuple[_Slot, bytes, str | None]] = deque()
         self._commands: queue.Queue[tuple[_Slot, Request, Role] | None] = queue.Queue(
             config.max_pending_commands
@@ -400,29 +406,38 @@ class Gateway:
         """The server's z85 public key with CURVE (once started); None without."""
         return self._keys.public if self._keys is not None else None
 
-    def publish(self, message: Message) -> None:
-        """Queue ``message`` for the event stream; from any thread.
+    def publish(self, message: Message) -> int | None:
+        """Number ``message`` and queue it for the event stream; from any thread.
 
-        Never blocks and never raises. Messages without a topic (and bars and
-        ticks without ``publish_bars``) are ignored; when ``queue_limit``
+        Returns the ``seq`` it was given, None when it takes none. Never blocks
+        and never raises. Messages without a topic (and bars and ticks without
+        ``publish_bars``) are ignored and take no number; when ``queue_limit``
         events are waiting, or once :meth:`close` was called, the message is
-        dropped and counted.
+        dropped and counted: its number is then never sent, so subscribers see
+        the gap.
         """
         try:
             if type(message) in self._ignored:
-                return
+                return None
             topic = topic_of(message)
             if topic is None:
-                return
-            if self._refusing or len(self._events) >= self._limit:
-                with self._drop_lock:
-                    self._dropped += 1
-                return
-            self._events.append((topic, message))
+                return None
+            with self._number_lock:
+                self._numbered += 1
+                seq = self._numbered
+                tseq = self._numbered_topics.get(topic, 0) + 1
+                self._numbered_topics[topic] = tseq
+                if self._refusing or len(self._events) >= self._limit:
+                    with self._drop_lock:
+                        self._dropped += 1
+                    return seq
+                self._events.append((topic, message, seq, tseq))
             if not self._signalled:
                 self._signal()
+            return seq
         except Exception:
             logger.exception("gateway: cannot queue a {} event", type(message).__name__)
+            return None
 
     def mark(self, timeout: float) -> int:
         """The ``seq`` of the last event published (by :meth:`publish`) before this call.
@@ -439,7 +454,7 @@ class Gateway:
         if self._closed:
             raise TimeoutError("the gateway is closed: no event will be numbered")
         mark = _Mark()
-        self._events.append((None, mark))
+        self._events.append((None, mark, 0, 0))
         self._signal()
         if not mark.done.wait(timeout):
             raise TimeoutError(f"the gateway did not number the queued events within {timeout}s")
@@ -661,7 +676,7 @@ class Gateway:
         tseqs = self._tseq
         for _ in range(_EVENT_BATCH):
             try:
-                topic, item = events.popleft()
+                topic, item, seq, tseq = events.popleft()
             except IndexError:
                 return False
             if topic is None:
@@ -669,15 +684,14 @@ class Gateway:
                 item.topics = dict(self._tseq)
                 item.done.set()
                 continue
-            tseq = tseqs.get(topic, 0) + 1
             try:
-                body = encode_event(self._seq + 1, tseq, item)
+                body = encode_event(seq, tseq, item)
             except Exception:
                 logger.exception("gateway: cannot encode a {} event; dropped", type(item).__name__)
                 with self._drop_lock:
                     self._dropped += 1
                 continue
-            self._seq += 1
+            self._seq = seq
             tseqs[topic] = tseq
             name = self._topic_bytes.get(topic)
             if name is None:

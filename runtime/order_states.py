@@ -468,6 +468,90 @@ class OrderBook:
         self._retire(coid)
         return True
 
+    def restore(
+        self,
+        order: Order,
+        engine: str,
+        *,
+        quantity: float,
+        limit_price: float | None,
+        stop_price: float | None,
+        filled_quantity: float,
+        avg_fill_price: float | None,
+        fills: tuple[tuple[str, float], ...],
+        acked: bool,
+        now: int,
+        status: OrderStatus = UNKNOWN,
+    ) -> OrderUpdate:
+        """Bring back an order the journal had open when the runtime went down: recorded
+        ROUTED to ``engine`` and then UNKNOWN (at ``now``), since nobody can say what
+        happened to it meanwhile until its engine answers. With a terminal ``status``:
+        an order that ended but whose fills the journal lacks, so that the fills
+        its engine reports again are taken as fills owed. ``fills`` are the
+        (fill id, quantity) the journal has (their repeats are refused); ``acked``
+        whether the engine had reported anything of it. Returns the UNKNOWN
+        update (to hand the engine for its reconciliation).
+
+        Raises :class:`DuplicateOrderError` for an id the book has, ``ValueError``
+        for an empty engine or a quantity that is not a finite number > 0.
+        """
+        coid = order.client_order_id
+        if coid in self._seen:
+            raise DuplicateOrderError(coid)
+        if not engine:
+            raise ValueError(f"order {coid!r}: engine must not be empty")
+        if not (quantity > 0 and math.isfinite(quantity)):
+            raise ValueError(f"order {coid!r}: quantity must be finite and > 0")
+        ts = order.ts_init
+        record = _Record(
+            client_order_id=coid,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            tif=order.time_in_force,
+            quantity=quantity,
+            limit=limit_price,
+            stop=stop_price,
+            engine=engine,
+            history=[(ts, RECEIVED), (ts, VALIDATED), (ts, ROUTED), (now, status)],
+        )
+        record.filled = filled_quantity
+        record.avg = avg_fill_price
+        record.fill_qty = sum(q for _, q in fills)
+        record.fill_ids = {f for f, _ in fills} if fills else None
+        record.acked = acked
+        record.message = "restored from the journal: its engine has not answered yet"
+        self._seen.add(coid)
+        self._records[coid] = record
+        self._counts[status] += 1
+        if status in _TERMINAL:
+            self._retire(coid)
+        else:
+            self._open[coid] = record
+        return OrderUpdate(
+            id=next_id(),
+            ts_event=now,
+            ts_init=now,
+            client_order_id=coid,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
+            status=status,
+            quantity=quantity,
+            filled_quantity=filled_quantity,
+            avg_fill_price=avg_fill_price,
+            reason=None,
+            message=record.message,
+            engine="",
+        )
+
+    def acknowledged(self, client_order_id: str) -> bool:
+        """True once the order's engine has shown it holds the order (an update other
+        than UNKNOWN, or a fill); False for an order the book does not have."""
+        rec = self._records.get(client_order_id)
+        return rec is not None and rec.acked
+
     # --- engine events -------------------------------------------------------------
 
     def apply_update(self, update: OrderUpdate) -> bool:

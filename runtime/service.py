@@ -65,7 +65,7 @@ class Service:
             )
         self.runtime = Runtime(
             settings,
-            listeners=(self.gateway.publish,) if self.gateway is not None else (),
+            stream=self.gateway.publish if self.gateway is not None else None,
             clock=clock,
             source=source,
             on_finished=on_finished,
