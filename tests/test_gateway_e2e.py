@@ -511,4 +511,4 @@ def test_a_core_actor_gone_for_good_makes_queries_unavailable(start: Start) -> N
             for _ in range(100):  # until the supervisor has given up on it
                 client.request("positions")
         assert gone.value.code is ErrorCode.UNAVAILABLE
-        assert "portfolio" in gone.value.message
+        assert "portfolio" in gone.value.message.lower()
