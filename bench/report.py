@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bench._gateway_report import gateway_section
+from bench._journal_report import journal_section
 from bench._report_orderflow import orderflow_section
 from bench._stats import Machine, Percentiles
 from bench._supervision import (
@@ -16,6 +17,7 @@ from bench._supervision import (
 )
 from bench.fanout import FanoutCase, FanoutResult
 from bench.gateway import GatewayResult
+from bench.journal import JournalResult
 from bench.latency import (
     EVERY_BAR,
     PIPELINES,
@@ -53,6 +55,8 @@ class Report:
     """Risk and order manager overhead per order, unless skipped."""
     gateway: GatewayResult | None = None
     """The ZeroMQ gateway's figures, unless skipped."""
+    journal: JournalResult | None = None
+    """The journal's durable events/s and added latency per order, unless skipped."""
 
 
 def _us(value: float) -> str:
@@ -467,4 +471,6 @@ def render(report: Report) -> str:
         lines += _failover(report.failover)
     if report.gateway is not None:
         lines += gateway_section(report.gateway)
+    if report.journal is not None:
+        lines += journal_section(report.journal)
     return "\n".join(lines).rstrip() + "\n"

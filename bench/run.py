@@ -3,7 +3,8 @@
 Benchmarks (``--only NAME``, repeatable, runs just those): ``latency``
 (tick-to-order), ``orderflow`` (risk and order manager overhead per order),
 ``fanout``, ``restart``, ``failover``, ``gateway`` (the ZeroMQ event stream,
-command round trips, hot-added strategies, a stalled subscriber). With
+command round trips, hot-added strategies, a stalled subscriber), ``journal``
+(durable events/s, added latency per order). With
 ``--only`` and no ``--output`` the report goes to stdout, so that a partial
 run does not overwrite ``BENCHMARKS.md``.
 
@@ -34,16 +35,18 @@ from bench._supervision import (
 )
 from bench.fanout import FanoutResult, run_fanout
 from bench.gateway import GatewayResult, run_gateway
+from bench.journal import JournalResult, run_journal
 from bench.latency import SCENARIOS, LatencyResult, run_latency
 from bench.orderflow import BASE, STRATEGY_COUNTS, OrderflowResult, run_orderflow
 from bench.report import Report, render
+from runtime.config import SyncMode
 from runtime.logs import configure_logging
 
 __all__ = ["main"]
 
 _STRATEGY_COUNTS = (1, 10, 100)
 _LOG_LEVEL = "ERROR"
-BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover", "gateway")
+BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover", "gateway", "journal")
 """What ``--only`` accepts, in run order."""
 
 
@@ -156,6 +159,32 @@ def _parser() -> argparse.ArgumentParser:
         help="bars per stalled-subscriber run (10000)",
     )
     p.add_argument("--skip-gateway", action="store_true", help="do not run the gateway benchmark")
+    p.add_argument("--journal-rounds", type=int, default=5, help="journal benchmark rounds (5)")
+    p.add_argument(
+        "--journal-records",
+        type=int,
+        default=4_096,
+        help="records per journal store case (4096; the 1-record cases an eighth)",
+    )
+    p.add_argument(
+        "--journal-events",
+        type=int,
+        default=20_000,
+        help="events per journal actor run (20000)",
+    )
+    p.add_argument(
+        "--journal-samples",
+        type=int,
+        default=200,
+        help="timed orders per runtime per round, journal off and on (200)",
+    )
+    p.add_argument(
+        "--journal-warmup", type=int, default=20, help="untimed orders per runtime per round (20)"
+    )
+    p.add_argument(
+        "--journal-block", type=int, default=50, help="orders per turn of a runtime (50)"
+    )
+    p.add_argument("--skip-journal", action="store_true", help="do not run the journal benchmark")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the bench")
     p.add_argument(
         "--strict",
@@ -182,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.gateway_commands, args.gateway_command_warmup, args.gateway_command_block = 200, 20, 50
         args.gateway_adds, args.gateway_add_warmup = 10, 2
         args.gateway_stall_rounds, args.gateway_stall_bars = 1, 2_000
+        args.journal_rounds, args.journal_records, args.journal_events = 2, 512, 2_000
+        args.journal_samples, args.journal_warmup, args.journal_block = 30, 5, 10
     chosen = set(args.only or BENCHMARKS)
     skipped = {
         "latency": args.skip_latency,
@@ -190,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "restart": args.skip_supervision,
         "failover": args.skip_supervision,
         "gateway": args.skip_gateway,
+        "journal": args.skip_journal,
     }
     run = {name for name in BENCHMARKS if name in chosen and not skipped[name]}
     configure_logging(_LOG_LEVEL)
@@ -251,6 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             stall_bars=args.gateway_stall_bars,
             progress=_progress,
         )
+    journal: JournalResult | None = None
+    if "journal" in run:
+        journal = run_journal(
+            rounds=args.journal_rounds,
+            records=args.journal_records,
+            events=args.journal_events,
+            samples=args.journal_samples,
+            warmup=args.journal_warmup,
+            block=args.journal_block,
+            progress=_progress,
+        )
 
     report = Report(
         command=command.rstrip(),
@@ -263,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failover=failover,
         orderflow=orderflow,
         gateway=gateway,
+        journal=journal,
     )
     text = render(report)
     output: Path | None = args.output
@@ -302,6 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{add.p50:.2f} ms: {'PASS' if gateway.hot_add.passed else 'FAIL'}"
         )
         missed = missed or not gateway.passed
+    if journal is not None:
+        added = journal.added_us("full", "order")
+        _progress(
+            f"journal: actor events/s FULL {journal.actor_rate(SyncMode.FULL):,.0f}, NORMAL "
+            f"{journal.actor_rate(SyncMode.NORMAL):,.0f}; added per order (FULL) p50 "
+            f"{added[0]:+,.0f} us, p99 {added[1]:+,.0f} us"
+        )
     return 1 if args.strict and missed else 0
 
 
