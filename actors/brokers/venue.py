@@ -568,11 +568,7 @@ class VenueAdapter(BrokerAdapter):
             welcome.venue,
             welcome.instance,
         )
-        with self._lock:
-            adopted = bool(self._working)
-        if missed or (first and adopted):
-            # A first session with working orders already: orders adopted by
-            # recover() whose STATUS could not be sent; ask again now.
+        if missed:
             self._reconcile_now()
 
     def _error(self, error: ErrorReply) -> None:
