@@ -54,6 +54,8 @@ __all__ = [
 
 WAIT_S = 10.0
 """Longest wait for one update at the strategy."""
+LINGER_S = 0.002
+"""``batch_delay_s`` of the lingering variants (the default, 0, never lingers)."""
 
 PROBE_CLASS = "bench._journal_flow:JournalProbe"
 """``class`` of the strategy the runtimes run."""
@@ -86,15 +88,17 @@ VARIANTS: tuple[FlowVariant, ...] = (
         dataclasses.replace(_DEFAULTS, enabled=True, synchronous=SyncMode.NORMAL),
     ),
     FlowVariant(
-        "full-0",
-        "journal on, FULL, `batch_delay_s = 0`",
-        dataclasses.replace(_DEFAULTS, enabled=True, synchronous=SyncMode.FULL, batch_delay_s=0.0),
+        "full-linger",
+        f"journal on, FULL, `batch_delay_s = {LINGER_S:g}`",
+        dataclasses.replace(
+            _DEFAULTS, enabled=True, synchronous=SyncMode.FULL, batch_delay_s=LINGER_S
+        ),
     ),
     FlowVariant(
-        "normal-0",
-        "journal on, NORMAL, `batch_delay_s = 0`",
+        "normal-linger",
+        f"journal on, NORMAL, `batch_delay_s = {LINGER_S:g}`",
         dataclasses.replace(
-            _DEFAULTS, enabled=True, synchronous=SyncMode.NORMAL, batch_delay_s=0.0
+            _DEFAULTS, enabled=True, synchronous=SyncMode.NORMAL, batch_delay_s=LINGER_S
         ),
     ),
 )

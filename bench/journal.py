@@ -12,7 +12,7 @@ Three parts, each side by side with what it is compared to, in every round:
    goes first.
 3. *Per order* (:mod:`bench._journal_flow`): one order at a time through a
    whole runtime for each of :data:`~bench._journal_flow.VARIANTS` (journal
-   off, FULL, NORMAL, and both again with ``batch_delay_s = 0``), all
+   off, FULL, NORMAL, and both again with ``batch_delay_s = 0.002``), all
    started afresh every round and taking turns in blocks of ``block``
    orders, rotating which goes first.
 
