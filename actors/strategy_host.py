@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from runtime.messages import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Position,
     RejectReason,
     Side,
     StrategyStarted,
@@ -48,9 +50,10 @@ from runtime.messages import (
     unfilled_update,
 )
 from runtime.names import EVENTS, RISK, ActorKind
+from runtime.order_states import OrderView
 from strategies.base import Strategy
 
-__all__ = ["StrategyBook", "StrategyHost", "StrategyStats"]
+__all__ = ["StrategyBook", "StrategyHost", "StrategyStats", "seed_book"]
 
 _FLAT = 1e-9
 """A position smaller than this is flat (float residue of fractional fills)."""
@@ -97,6 +100,18 @@ class StrategyBook:
     fills: int = 0
     bars: int = 0
     ticks: int = 0
+
+
+def seed_book(
+    book: StrategyBook, orders: Iterable[OrderView], positions: Iterable[Position]
+) -> StrategyBook:
+    """Give ``book`` the open ``orders`` (the order manager's views) and the non-flat
+    ``positions`` (the portfolio's) a strategy (re)starts knowing; returns ``book``."""
+    working = tuple(orders)
+    book.open_orders = {o.client_order_id: o.status for o in working}
+    book.order_symbol = {o.client_order_id: o.symbol for o in working}
+    book.positions = {p.symbol: p.quantity for p in positions if p.quantity != 0.0}
+    return book
 
 
 class _Context:

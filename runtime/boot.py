@@ -59,7 +59,7 @@ from actors.journal import JournalActor, JournalCarry
 from actors.orders import OrderManager, OrdersStats
 from actors.portfolio import PortfolioActor, PortfolioSnapshot
 from actors.risk import RiskActor, RiskStats
-from actors.strategy_host import StrategyBook, StrategyHost
+from actors.strategy_host import StrategyBook, StrategyHost, seed_book
 from actors.supervisor import (
     AddChild,
     ChildSpec,
@@ -735,14 +735,11 @@ class Runtime:
         engines = [engine_actor(e.name) for e in self.settings.engines]
         self._flush(RISK, ORDERS, *engines, ORDERS, PORTFOLIO)
         orders: tuple[OrderView, ...] = self._ask_live(ORDERS, GetOrders(strategy_id, True))
-        positions = {p.symbol: p.quantity for p in self.positions(strategy_id) if p.quantity != 0.0}
+        positions = self.positions(strategy_id)
 
         def revise(carry: Any) -> StrategyBook:
             book = carry if isinstance(carry, StrategyBook) else StrategyBook()
-            book.open_orders = {o.client_order_id: o.status for o in orders}
-            book.order_symbol = {o.client_order_id: o.symbol for o in orders}
-            book.positions = dict(positions)
-            return book
+            return seed_book(book, orders, positions)
 
         return revise
 
@@ -1182,11 +1179,9 @@ class Runtime:
 
     def _ask_or_none(self, name: str, message: object) -> Any:
         """Ask ``name``; None (logged) when it is gone, failed or does not answer."""
-        try:
-            return self.ask(name, message)
-        except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
-            logger.error("{} did not answer {}: {!r}", name, type(message).__name__, exc)
-            return None
+        return self.directory.ask_or_none(
+            name, message, timeout=self.settings.runtime.shutdown_timeout_s
+        )
 
     def stop(self) -> RunSummary:
         """Shut down in order and return the run's summary. Safe to call twice.

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pykka
+from loguru import logger
 
 __all__ = ["Address", "Directory"]
 
@@ -215,3 +216,12 @@ class Directory:
         if address is None:
             raise LookupError(f"no actor named {name!r}")
         return address.ask(message, timeout)
+
+    def ask_or_none(self, name: str, message: object, timeout: float) -> Any:
+        """:meth:`ask`, but None (logged as an error) when ``name`` is unknown, down,
+        stopped or does not answer within ``timeout`` seconds."""
+        try:
+            return self.ask(name, message, timeout)
+        except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
+            logger.error("{} did not answer {}: {!r}", name, type(message).__name__, exc)
+            return None

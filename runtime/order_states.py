@@ -407,14 +407,35 @@ class OrderBook:
         ``ValueError`` for an empty engine or a quantity that is not a finite
         number > 0; nothing is recorded then.
         """
+        ts = order.ts_init
+        self._admit(
+            order,
+            engine,
+            quantity=order.quantity,
+            limit=order.limit_price,
+            stop=order.stop_price,
+            history=[(ts, RECEIVED), (ts, VALIDATED), (now, ROUTED)],
+        )
+
+    def _admit(
+        self,
+        order: Order,
+        engine: str,
+        *,
+        quantity: float,
+        limit: float | None,
+        stop: float | None,
+        history: list[tuple[int, OrderStatus]],
+    ) -> _Record:
+        """Check and record a routed order in the last state of ``history`` (see
+        :meth:`route` for what raises; nothing is recorded then)."""
         coid = order.client_order_id
         if coid in self._seen:
             raise DuplicateOrderError(coid)
         if not engine:
             raise ValueError(f"order {coid!r}: engine must not be empty")
-        if not (order.quantity > 0 and math.isfinite(order.quantity)):
+        if not (quantity > 0 and math.isfinite(quantity)):
             raise ValueError(f"order {coid!r}: quantity must be finite and > 0")
-        ts = order.ts_init
         record = _Record(
             client_order_id=coid,
             strategy_id=order.strategy_id,
@@ -422,16 +443,21 @@ class OrderBook:
             side=order.side,
             order_type=order.order_type,
             tif=order.time_in_force,
-            quantity=order.quantity,
-            limit=order.limit_price,
-            stop=order.stop_price,
+            quantity=quantity,
+            limit=limit,
+            stop=stop,
             engine=engine,
-            history=[(ts, RECEIVED), (ts, VALIDATED), (now, ROUTED)],
+            history=history,
         )
+        status = record.status
         self._seen.add(coid)
         self._records[coid] = record
-        self._open[coid] = record
-        self._counts[ROUTED] += 1
+        self._counts[status] += 1
+        if status in _TERMINAL:
+            self._retire(coid)
+        else:
+            self._open[coid] = record
+        return record
 
     def refuse(self, update: OrderUpdate) -> bool:
         """Record an intent that risk refused (``update.status`` REJECTED) as RECEIVED ->
@@ -495,25 +521,13 @@ class OrderBook:
         Raises :class:`DuplicateOrderError` for an id the book has, ``ValueError``
         for an empty engine or a quantity that is not a finite number > 0.
         """
-        coid = order.client_order_id
-        if coid in self._seen:
-            raise DuplicateOrderError(coid)
-        if not engine:
-            raise ValueError(f"order {coid!r}: engine must not be empty")
-        if not (quantity > 0 and math.isfinite(quantity)):
-            raise ValueError(f"order {coid!r}: quantity must be finite and > 0")
         ts = order.ts_init
-        record = _Record(
-            client_order_id=coid,
-            strategy_id=order.strategy_id,
-            symbol=order.symbol,
-            side=order.side,
-            order_type=order.order_type,
-            tif=order.time_in_force,
+        record = self._admit(
+            order,
+            engine,
             quantity=quantity,
             limit=limit_price,
             stop=stop_price,
-            engine=engine,
             history=[(ts, RECEIVED), (ts, VALIDATED), (ts, ROUTED), (now, status)],
         )
         record.filled = filled_quantity
@@ -522,18 +536,11 @@ class OrderBook:
         record.fill_ids = {f for f, _ in fills} if fills else None
         record.acked = acked
         record.message = "restored from the journal: its engine has not answered yet"
-        self._seen.add(coid)
-        self._records[coid] = record
-        self._counts[status] += 1
-        if status in _TERMINAL:
-            self._retire(coid)
-        else:
-            self._open[coid] = record
         return OrderUpdate(
             id=next_id(),
             ts_event=now,
             ts_init=now,
-            client_order_id=coid,
+            client_order_id=order.client_order_id,
             strategy_id=order.strategy_id,
             symbol=order.symbol,
             side=order.side,

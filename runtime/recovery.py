@@ -32,7 +32,7 @@ from typing import Any
 from actors.orders import OrdersCarry
 from actors.portfolio import PortfolioCarry
 from actors.risk import RiskBook
-from actors.strategy_host import StrategyBook
+from actors.strategy_host import StrategyBook, seed_book
 from runtime.config import RiskConfig
 from runtime.journal_store import JournalOrder, JournalState
 from runtime.ledger import Ledger
@@ -96,7 +96,6 @@ def restore(
     }
     book = OrderBook()
     to_recover: dict[str, list[OrderToRecover]] = {}
-    strategies: dict[str, StrategyBook] = {}
     # Paused until every engine has answered (the runtime moves it to RUNNING then):
     # nothing may trade on books that are not settled yet.
     riskbook = RiskBook(
@@ -125,9 +124,6 @@ def restore(
         to_recover.setdefault(jo.engine, []).append(OrderToRecover(update, jo.fill_ids))
         if jo.status.is_terminal:
             continue  # ended: only its missing fills are asked for
-        seed = strategies.setdefault(order.strategy_id, StrategyBook())
-        seed.open_orders[jo.client_order_id] = OrderStatus.UNKNOWN
-        seed.order_symbol[jo.client_order_id] = order.symbol
         riskbook.ledger.exposure(order.strategy_id).order_sent(
             OrderIntent(
                 id=next_id(),
@@ -155,15 +151,15 @@ def restore(
         if guard.active:
             breaches.extend(guard.on_fill(position))
         riskbook.ledger.on_fill(fill)
-        seed = strategies.setdefault(fill.strategy_id, StrategyBook())
-        signed = fill.quantity if fill.side.value == "BUY" else -fill.quantity
-        qty = seed.positions.get(fill.symbol, 0.0) + signed
-        if abs(qty) < 1e-12:
-            seed.positions.pop(fill.symbol, None)
-        else:
-            seed.positions[fill.symbol] = qty
-        seed.last_price[fill.symbol] = fill.price
-        seed.fills += 1
+    # What each strategy starts knowing, as a re-added strategy does: its open
+    # orders (the book's) and positions (the ledger's), and the price of its last fill.
+    strategies: dict[str, StrategyBook] = {}
+    for sid in {a.strategy_id for a in ledger.accounts()} | {v.strategy_id for v in book.orders()}:
+        account = ledger.account(sid)
+        seed = seed_book(StrategyBook(), book.orders(sid), account.positions)
+        seed.last_price = {p.symbol: p.mark_price for p in account.positions}
+        seed.fills = account.fills
+        strategies[sid] = seed
     return Restored(
         state=state,
         orders=OrdersCarry(engine=engine, book=book),
