@@ -37,7 +37,7 @@ from runtime.actor import LeanActor
 from runtime.config import JournalConfig
 from runtime.crashpoints import crash_point
 from runtime.directory import Directory
-from runtime.journal_store import NOT_JOURNALED, JournalStore
+from runtime.journal_store import JournalStore
 from runtime.messages import (
     CancelAll,
     Flush,
@@ -178,9 +178,7 @@ class JournalActor(LeanActor):
         batch = self.carry.batch
         if not batch:
             self._oldest = time.monotonic()
-        if type(record) is Journaled and type(record.event) in NOT_JOURNALED:
-            return
-        batch.append(record)
+        batch.append(record)  # the event sink sends no market data (NOT_JOURNALED)
 
     def _idle(self) -> bool:
         """True when the batch should be committed now: nothing else waits (after

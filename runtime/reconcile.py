@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pykka
 from loguru import logger
 
 from runtime.config import Settings
@@ -74,27 +73,24 @@ def reconcile_engines(
             logger.error("recovery: {} orders at {}, which is not configured", len(ids), engine)
             unresolved.extend(ids)
             continue
-        asked[engine] = _ask(directory, engine, RecoverOrders(tuple(items)), timeout)
+        asked[engine] = directory.ask_or_none(engine, RecoverOrders(tuple(items)), timeout)
     for engine, future in asked.items():
         missing = _result(future, timeout, f"{engine} about its orders")
         if missing:
             directory.tell(ORDERS, ResolveOrders(engines[engine], tuple(missing)))
-    settle()
-    views: tuple[OrderView, ...] = directory.ask(
-        ORDERS, GetOrders("", open_only=False), timeout=timeout
-    )
-    before = restored.before
-    mine = [v for v in views if v.client_order_id in before]
     counts: dict[str, int] = {}
     differences: list[str] = []
     for attempt in range(_POSITION_ATTEMPTS):
         # The venue keeps matching meanwhile: a fill between its answer and the
         # journal's count is a difference for a moment only. Asked again after a
-        # settle, only a real difference stays.
+        # settle, only a real difference stays. The settle also lets the answers
+        # and resolutions above reach the order manager and the journal.
         broker_positions: dict[str, dict[str, float]] = {}
         for engine, name in engines.items():
             answer = _result(
-                _ask(directory, engine, GetPositions(), timeout), timeout, f"{engine} positions"
+                directory.ask_or_none(engine, GetPositions(), timeout),
+                timeout,
+                f"{engine} positions",
             )
             if isinstance(answer, dict):
                 broker_positions[name] = answer
@@ -111,6 +107,11 @@ def reconcile_engines(
         if not differences:
             break
         logger.warning("recovery: positions differ (attempt {}): {}", attempt + 1, differences)
+    views: tuple[OrderView, ...] = directory.ask(
+        ORDERS, GetOrders("", open_only=False), timeout=timeout
+    )
+    before = restored.before
+    mine = [v for v in views if v.client_order_id in before]
     events = reconciled(before, mine, counts)
     unresolved.extend(v.client_order_id for v in mine if v.status is OrderStatus.UNKNOWN)
     state = restored.state
@@ -137,15 +138,6 @@ def reconcile_engines(
         duration_ms=(time.monotonic() - started) * 1000.0,
     )
     return report, events
-
-
-def _ask(directory: Directory, name: str, message: object, timeout: float) -> Any:
-    """The answer (an adapter's future, or None); None when the engine is gone."""
-    try:
-        return directory.ask(name, message, timeout=timeout)
-    except (LookupError, pykka.ActorDeadError, pykka.Timeout) as exc:
-        logger.error("recovery: {} did not take {}: {!r}", name, type(message).__name__, exc)
-        return None
 
 
 def _result(future: Any, timeout: float, what: str) -> Any:
