@@ -101,6 +101,78 @@ class StrategyBook:
     bars: int = 0
     ticks: int = 0
 
+    # The bookkeeping below is shared by the strategy actor and the backtester
+    # (runtime/backtest.py): a strategy sees the same positions and open orders
+    # in both.
+
+    def saw_bar(self, bar: Bar) -> None:
+        """Count a bar and take its time and close."""
+        self.bars += 1
+        self.market_time = bar.ts_event
+        self.last_price[bar.symbol] = bar.close
+
+    def saw_tick(self, tick: Tick) -> None:
+        """Count a trade and take its time and price."""
+        self.ticks += 1
+        self.market_time = tick.ts_event
+        self.last_price[tick.symbol] = tick.price
+
+    def book_fill(self, fill: Fill) -> None:
+        """Add a fill of one of the strategy's orders to its position."""
+        self.fills += 1
+        held = self.positions.get(fill.symbol, 0.0) + fill.side.sign * fill.quantity
+        self.positions[fill.symbol] = 0.0 if abs(held) < _FLAT else held
+
+    def book_update(self, update: OrderUpdate) -> None:
+        """Track an order's status; a terminal one is no longer open."""
+        open_orders = self.open_orders
+        if update.reason is RejectReason.DUPLICATE_ORDER:
+            # A second submission under an id in use was refused: the order that
+            # owns the id is untouched.
+            self.rejected += 1
+        elif update.status.is_terminal:
+            open_orders.pop(update.client_order_id, None)
+            self.order_symbol.pop(update.client_order_id, None)
+            if update.status is OrderStatus.REJECTED:
+                self.rejected += 1
+        elif update.client_order_id in open_orders:
+            open_orders[update.client_order_id] = update.status
+
+    def new_intent(
+        self,
+        *,
+        strategy_id: str,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        order_type: OrderType,
+        limit_price: float | None,
+        stop_price: float | None,
+        time_in_force: TimeInForce,
+        ts_init: int,
+    ) -> OrderIntent:
+        """The intent of a new order, dated and priced from this book, which
+        tracks it as open (RECEIVED) from now on."""
+        self.open_orders[client_order_id] = OrderStatus.RECEIVED
+        self.order_symbol[client_order_id] = symbol
+        self.orders += 1
+        return OrderIntent(
+            id=next_id(),
+            ts_event=self.market_time,
+            ts_init=ts_init,
+            client_order_id=client_order_id,
+            strategy_id=strategy_id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+            market_price=self.last_price.get(symbol),
+        )
+
 
 def seed_book(
     book: StrategyBook, orders: Iterable[OrderView], positions: Iterable[Position]
@@ -235,42 +307,22 @@ class StrategyHost(LeanActor):
         assert strategy is not None
         book = self.book
         if type(message) is Bar:
-            book.bars += 1
-            book.market_time = message.ts_event
-            book.last_price[message.symbol] = message.close
+            book.saw_bar(message)
             strategy.on_bar(message)
         elif type(message) is OrderUpdate:
-            self._on_update(message)
+            book.book_update(message)
             strategy.on_order(message)
         elif type(message) is Fill:
-            book.fills += 1
-            held = book.positions.get(message.symbol, 0.0) + message.side.sign * message.quantity
-            book.positions[message.symbol] = 0.0 if abs(held) < _FLAT else held
+            book.book_fill(message)
             strategy.on_fill(message)
         elif type(message) is Tick:
-            book.ticks += 1
-            book.market_time = message.ts_event
-            book.last_price[message.symbol] = message.price
+            book.saw_tick(message)
             strategy.on_tick(message)
         elif isinstance(message, GetSnapshot):
             return self.stats()
         elif not isinstance(message, Flush):
             raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
         return None
-
-    def _on_update(self, update: OrderUpdate) -> None:
-        open_orders = self.book.open_orders
-        if update.reason is RejectReason.DUPLICATE_ORDER:
-            # A second submission under an id in use was refused: the order that
-            # owns the id is untouched.
-            self.book.rejected += 1
-        elif update.status.is_terminal:
-            open_orders.pop(update.client_order_id, None)
-            self.book.order_symbol.pop(update.client_order_id, None)
-            if update.status is OrderStatus.REJECTED:
-                self.book.rejected += 1
-        elif update.client_order_id in open_orders:
-            open_orders[update.client_order_id] = update.status
 
     def stats(self) -> StrategyStats:
         """Counters and positions of this strategy."""
@@ -300,17 +352,10 @@ class StrategyHost(LeanActor):
         """Build an intent, track it as open and tell risk."""
         if self.revoked:
             raise OrderError(f"{self.name} was replaced: the order was not sent")
-        book = self.book
         client_order_id = self._order_ids.next()
-        book.open_orders[client_order_id] = OrderStatus.RECEIVED
-        book.order_symbol[client_order_id] = symbol
-        book.orders += 1
-        intent = OrderIntent(
-            id=next_id(),
-            ts_event=book.market_time,
-            ts_init=time.time_ns(),
-            client_order_id=client_order_id,
+        intent = self.book.new_intent(
             strategy_id=self.config.id,
+            client_order_id=client_order_id,
             symbol=symbol,
             side=side,
             quantity=quantity,
@@ -318,7 +363,7 @@ class StrategyHost(LeanActor):
             limit_price=limit_price,
             stop_price=stop_price,
             time_in_force=time_in_force,
-            market_price=book.last_price.get(symbol),
+            ts_init=time.time_ns(),
         )
         if not self.directory.tell(RISK, intent):
             # Risk is gone for good (trading halted): answer the order here, through

@@ -12,6 +12,10 @@
   :mod:`runtime.cli_remote`.
 - ``tradepit journal COMMAND``: read, export or prune the journal (running
   or not); see :mod:`runtime.cli_journal`.
+- ``tradepit backtest SETTINGS --data PATH ...``: run the strategies over
+  history in one deterministic loop; see :mod:`runtime.cli_backtest`.
+- ``tradepit optimize SETTINGS --data PATH --param NAME=SPEC ...``: sweep a
+  strategy's parameters, one process per trial; see :mod:`runtime.cli_optimize`.
 
 A settings problem exits 2 with one line naming the file, key and expectation.
 """
@@ -28,6 +32,7 @@ from types import FrameType
 
 from loguru import logger
 
+from runtime.cli_backtest import add_backtest_command, run_backtest_command
 from runtime.cli_journal import add_journal_command, run_journal
 from runtime.cli_remote import add_remote_commands, run_remote
 from runtime.config import FeedSource
@@ -65,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     venue.add_argument("--config", required=True, metavar="FILE", help="the venue TOML file")
     add_remote_commands(commands)
     add_journal_command(commands)
+    add_backtest_command(commands)
     return parser
 
 
@@ -129,7 +135,7 @@ def _run(path: str, duration: float | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradepit`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    if args.command not in ("run", "check", "venue"):
+    if args.command not in ("run", "check", "venue", "backtest", "optimize"):
         configure_logging("WARNING")  # a client prints results, not the library's debug lines
     remote = run_remote(args)
     if remote is not None:
@@ -137,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     journal = run_journal(args)
     if journal is not None:
         return journal
+    backtest = run_backtest_command(args)
+    if backtest is not None:
+        return backtest
     if args.command == "venue":
         return run_venue(args.config)
     try:

@@ -222,6 +222,17 @@ class Ledger:
             b.quantity * b.mark for books in self._holders.values() for b in books
         )
 
+    def contribution(self, strategy_id: str) -> float:
+        """``cash_flow + sum(quantity * mark)`` of one strategy (0 if it never traded),
+        without building snapshots: the backtester samples it after every event."""
+        account = self._accounts.get(strategy_id)
+        if account is None:
+            return 0.0
+        value = account.cash_flow
+        for book in account.books.values():
+            value += book.quantity * book.mark
+        return value
+
     # --- internals -------------------------------------------------------------
 
     def _snapshot(self, book: _Book) -> Position:

@@ -10,13 +10,14 @@ the key and what was expected. The key reference is ``docs/settings.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import importlib
 import re
 import typing
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,7 @@ __all__ = [
     "read_paper",
     "read_strategy",
     "read_supervision",
+    "with_params",
 ]
 
 ADAPTERS = ("paper", "venue")
@@ -771,6 +773,36 @@ def _params(t: Table, cls: type[Any]) -> Any:
             t.file, t.path, f"invalid parameters for {cls.__name__}: {exc}"
         ) from None
     return params
+
+
+def with_params(
+    settings: Settings, strategy_id: str, values: Mapping[str, Any], *, origin: str
+) -> Settings:
+    """``settings`` with some parameters of one strategy replaced by ``values``,
+    checked exactly as the settings file's ``[strategies.params]`` are (types,
+    unknown names, ``Params.validate``).
+
+    ``origin`` names where the values came from (``--param``) in errors.
+    Raises :class:`SettingsError` for an unknown strategy or a bad value.
+    """
+    configs = {s.id: s for s in settings.strategies}
+    strategy = configs.get(strategy_id)
+    if strategy is None:
+        known = ", ".join(configs) or "none"
+        raise SettingsError(
+            settings.source, origin, f"no strategy {strategy_id!r}; strategies: {known}"
+        )
+    current = {
+        f.name: list(v) if isinstance(v := getattr(strategy.params, f.name), tuple) else v
+        for f in fields(strategy.params)
+    }
+    table = Table(origin, f"strategies[{strategy_id}].params", {**current, **values})
+    params = _params(table, strategy.strategy_class)
+    strategies = tuple(
+        dataclasses.replace(s, params=params) if s.id == strategy_id else s
+        for s in settings.strategies
+    )
+    return dataclasses.replace(settings, strategies=strategies)
 
 
 def _param_value(t: Table, name: str, hint: Any) -> Any:

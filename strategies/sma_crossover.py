@@ -57,8 +57,10 @@ class SmaCrossover(Strategy):
     """Buy ``quantity`` when the fast SMA crosses above the slow SMA; exit on the
     cross below (and go short if ``allow_short``).
 
-    A cross is a change of sign of ``fast - slow`` between two consecutive
-    bars, the same definition backtrader's ``CrossOver`` indicator uses.
+    A cross is backtrader's ``CrossOver``: the fast average is above (below) the
+    slow one now, and the last non-zero difference before this bar was below
+    (above) zero, so touching without crossing is not a cross. Orders are sent
+    only when no order of the strategy is working.
     """
 
     Params = SmaParams
@@ -71,19 +73,29 @@ class SmaCrossover(Strategy):
 
     def on_bar(self, bar: Bar) -> None:
         """Update the averages and trade on a cross."""
-        averages = self._averages[bar.symbol].push(bar.close)
+        symbol = bar.symbol
+        averages = self._averages[symbol].push(bar.close)
         if averages is None:
             return
         diff = averages[0] - averages[1]
-        previous = self._last_diff.get(bar.symbol)
-        self._last_diff[bar.symbol] = diff
-        if previous is None or self.open_orders():
+        before = self._last_diff.get(symbol)
+        if diff != 0.0 or before is None:
+            self._last_diff[symbol] = diff  # the first difference seeds it, even if zero
+        if before is None:
+            return
+        if before < 0.0 < diff:
+            up = True
+        elif before > 0.0 > diff:
+            up = False
+        else:
+            return
+        if self.open_orders():
             return
         p: SmaParams = self.params
-        held = self.position(bar.symbol)
-        if previous <= 0 < diff and held <= 0:
-            self.buy(bar.symbol, p.quantity - held)
-        elif previous >= 0 > diff and held >= 0:
+        held = self.position(symbol)
+        if up and held <= 0:
+            self.buy(symbol, p.quantity - held)
+        elif not up and held >= 0:
             target = -p.quantity if p.allow_short else 0.0
             if held - target > 0:
-                self.sell(bar.symbol, held - target)
+                self.sell(symbol, held - target)
