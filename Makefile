@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SETTINGS ?= settings.toml
 
-.PHONY: run test lint typecheck pytest bench check clean
+.PHONY: run test test-ray lint typecheck pytest bench check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,17 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
+# Ray is an optional extra (tradepit[ray]), heavy to install and to start: its
+# tests run here, in a venv of their own, not in `make test`.
+RAY_VENV := .venv-ray
+test-ray:
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RAY_VENV)/bin/python -m pip install --quiet -e '.[dev,ray]'
+	$(RAY_VENV)/bin/pytest -m ray tests/test_ray_trials.py
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run --output BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(RAY_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

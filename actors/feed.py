@@ -19,9 +19,10 @@ Replay modes (``[feed]``):
   between events in slices of at most 50 ms so its mailbox keeps moving.
 - ``lockstep = true``: one event at a time, and the next one only after the
   engines matched this one (and the order manager passed on what they
-  reported), every strategy handled it and every order it caused reached
-  the engine (through risk and the order manager). Results are deterministic, as in
-  a backtest, whatever the thread scheduling.
+  reported), every strategy handled it (one after the other, in subscription
+  order) and every order it caused reached the engine (through risk and the
+  order manager). Results are deterministic, the same as the backtester's,
+  whatever the thread scheduling.
 
 The feed works by sending itself a ``_Pump`` message per slice of work, so
 ``Subscribe``, ``Unsubscribe``, ``StopFeed`` and health probes are answered
@@ -325,11 +326,15 @@ class FeedActor(LeanActor):
         # order manager on its way to the strategies: it is in their mailboxes
         # before the event itself.
         self._flush_in_turn(self._relay, deadline)
+        # One strategy at a time, in subscription order: each one's orders and
+        # cancels are in risk's mailbox before the next strategy sees the event,
+        # so the engine gets them in the same order in every run (and in the
+        # backtester's order): fill ids and volume sharing are deterministic.
         for ref in strategies:
             if self.revoked:
                 return
             self._tell(ref, event)
-        self._wait_all([self._ask(ref, Flush(), deadline) for ref in strategies], deadline)
+            self._wait_all([self._ask(ref, Flush(), deadline)], deadline)
         self._flush_in_turn(self._flush_chain, deadline)
 
     def _flush_in_turn(self, names: Sequence[str], deadline: float) -> None:

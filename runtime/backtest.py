@@ -17,10 +17,11 @@ the same code the actors host, without threads or mailboxes:
 Each event (bar or tick, in time order; equal times in ``--data`` order) is
 handled in the order the lockstep feed delivers it live: the engine matches
 it first (orders working from earlier events fill at its open), what that
-caused reaches the strategies, then the strategies get the event, then the
-portfolio marks its close. What a strategy causes (an order's ACCEPTED or
-REJECTED, a cancel) reaches it after its hook returns, as a message would,
-never inside the hook. Fill semantics: ``docs/paper-engine.md``.
+caused reaches the strategies, then the strategies get the event one after
+the other in order of their ids, then the portfolio marks its close. What a
+strategy causes (an order's ACCEPTED or REJECTED, a cancel) reaches it after
+its hook returns, as a message would, never inside the hook. Fill semantics:
+``docs/paper-engine.md``.
 
 Everything is stamped with market time (no wall clock), order ids are
 ``bt-<strategy>-<n>``: the same settings and data give the same result,
@@ -246,9 +247,12 @@ class _Loop:
         self.contexts: dict[str, _Context] = {}
         self.subscribers: dict[str, list[_Context]] = {}
         for config in settings.strategies:
-            context = _Context(self, config)
-            self.contexts[config.id] = context
-            for symbol in config.symbols:
+            self.contexts[config.id] = _Context(self, config)
+        # The live feed delivers an event to its strategies in order of their ids
+        # (one at a time in lockstep): the same order here.
+        for sid in sorted(self.contexts):
+            context = self.contexts[sid]
+            for symbol in context.config.symbols:
                 self.subscribers.setdefault(symbol, []).append(context)
         self.queue: deque[tuple[_Context, OrderUpdate | Fill]] = deque()
         self.orders: dict[str, _OrderState] = {}

@@ -34,6 +34,7 @@ from loguru import logger
 
 from runtime.cli_backtest import add_backtest_command, run_backtest_command
 from runtime.cli_journal import add_journal_command, run_journal
+from runtime.cli_optimize import add_optimize_command, run_optimize
 from runtime.cli_remote import add_remote_commands, run_remote
 from runtime.config import FeedSource
 from runtime.errors import DataError, JournalError, SettingsError, StartupError
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     add_remote_commands(commands)
     add_journal_command(commands)
     add_backtest_command(commands)
+    add_optimize_command(commands)
     return parser
 
 
@@ -146,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     backtest = run_backtest_command(args)
     if backtest is not None:
         return backtest
+    optimize = run_optimize(args)
+    if optimize is not None:
+        return optimize
     if args.command == "venue":
         return run_venue(args.config)
     try:

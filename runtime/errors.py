@@ -21,6 +21,7 @@ __all__ = [
     "CodecError",
     "DataError",
     "GatewayError",
+    "InvalidParamsError",
     "JournalError",
     "OrderError",
     "SettingsError",
@@ -42,6 +43,14 @@ class SettingsError(TradepitError):
         self.problem = problem
         where = f"{file}: {key}: " if key else f"{file}: "
         super().__init__(where + problem)
+
+    def __reduce__(self) -> tuple[type[SettingsError], tuple[str, str, str]]:
+        # picklable across processes (sweep trials), whatever the subclass
+        return type(self), (self.file, self.key, self.problem)
+
+
+class InvalidParamsError(SettingsError):
+    """A strategy's ``Params.validate`` (or its constructor) refused the values."""
 
 
 class DataError(TradepitError):

@@ -56,7 +56,7 @@ from runtime.config import (
     TradingHours,
     VenueConfig,
 )
-from runtime.errors import SettingsError
+from runtime.errors import InvalidParamsError, SettingsError
 from strategies.base import Strategy
 
 __all__ = [
@@ -769,7 +769,7 @@ def _params(t: Table, cls: type[Any]) -> Any:
         if callable(validate):
             validate()
     except (TypeError, ValueError) as exc:
-        raise SettingsError(
+        raise InvalidParamsError(
             t.file, t.path, f"invalid parameters for {cls.__name__}: {exc}"
         ) from None
     return params
