@@ -1,7 +1,7 @@
 """``tradepit backtest``: run the settings' strategies over historical data.
 
 ``tradepit backtest SETTINGS [--data [SYMBOL=]PATH]... [--ticks SYMBOL=PATH]...
-[--from DATE] [--to DATE] [--report DIR]``
+[--from DATE] [--to DATE] [--strategy ID]... [--report DIR]``
 
 - ``--data``: a CSV (the formats of ``docs/market-data.md``) or Parquet file
   of bars. ``SYMBOL=`` names the symbol its rows are; it may be left out when
@@ -10,6 +10,7 @@
 - ``--ticks``: a file of trades (price = Close, size = Volume).
 - ``--from`` / ``--to``: ``YYYY-MM-DD`` (``--to`` includes that whole day) or
   ``YYYY-MM-DDTHH:MM[:SS]`` (UTC; ``--to`` includes that instant).
+- ``--strategy ID``: run only this strategy (repeatable; default: all).
 - ``--report DIR``: write the report folder (``docs/backtest.md#report``).
 
 Prints the metrics table. Exit 0 after a run, 1 when a strategy raised
@@ -22,6 +23,7 @@ stderr only when stderr is a terminal. :func:`load_data` is shared with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -38,7 +40,14 @@ from runtime.progress import Progress
 from runtime.report import format_metrics_table, write_report
 from runtime.settings import load_settings
 
-__all__ = ["add_backtest_command", "load_data", "parse_moment", "run_backtest_command"]
+__all__ = [
+    "add_backtest_command",
+    "add_data_arguments",
+    "load_data",
+    "parse_moment",
+    "run_backtest_command",
+    "select_strategies",
+]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -54,8 +63,34 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
     parser.add_argument("settings", help="path of the settings TOML file")
     add_data_arguments(parser)
     parser.add_argument(
+        "--strategy",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this strategy of the settings (repeatable; default: all)",
+    )
+    parser.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary, trades, equity and charts here"
     )
+
+
+def select_strategies(settings: Settings, wanted: Sequence[str]) -> Settings:
+    """``settings`` with only the strategies ``wanted`` (all when empty).
+
+    Raises :class:`SettingsError` naming an unknown id and the known ones.
+    """
+    if not wanted:
+        return settings
+    known = [s.id for s in settings.strategies]
+    for sid in wanted:
+        if sid not in known:
+            raise SettingsError(
+                settings.source,
+                "--strategy",
+                f"no strategy {sid!r}; the settings have {', '.join(known) or 'none'}",
+            )
+    kept = tuple(s for s in settings.strategies if s.id in wanted)
+    return dataclasses.replace(settings, strategies=kept)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,7 +212,7 @@ def run_backtest_command(args: argparse.Namespace) -> int | None:
     if getattr(args, "command", None) != "backtest":
         return None
     try:
-        settings = load_settings(args.settings)
+        settings = select_strategies(load_settings(args.settings), args.strategy)
         configure_logging(settings.runtime.log_level)
         data = load_data(settings, args.data, args.start, args.end, ticks=args.ticks)
     except SettingsError as exc:
@@ -195,7 +230,8 @@ def run_backtest_command(args: argparse.Namespace) -> int | None:
         print(f"tradepit: backtest stopped: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except BacktestError as exc:
-        print(f"tradepit: {exc}", file=sys.stderr)
+        hint = "" if args.strategy else " (--strategy ID runs only some strategies)"
+        print(f"tradepit: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
     elapsed = time.perf_counter() - began
     print(format_metrics_table(result))
