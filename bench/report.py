@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bench._backtest_report import backtest_section
 from bench._gateway_report import gateway_section
 from bench._journal_report import journal_section
 from bench._report_orderflow import orderflow_section
@@ -15,6 +16,7 @@ from bench._supervision import (
     FailoverResult,
     RestartResult,
 )
+from bench.backtest import BacktestBenchResult
 from bench.fanout import FanoutCase, FanoutResult
 from bench.gateway import GatewayResult
 from bench.journal import JournalResult
@@ -57,6 +59,8 @@ class Report:
     """The ZeroMQ gateway's figures, unless skipped."""
     journal: JournalResult | None = None
     """The journal's durable events/s and added latency per order, unless skipped."""
+    backtest: BacktestBenchResult | None = None
+    """Backtest bars/s against backtrader and sweep throughput, unless skipped."""
 
 
 def _us(value: float) -> str:
@@ -473,4 +477,6 @@ def render(report: Report) -> str:
         lines += gateway_section(report.gateway)
     if report.journal is not None:
         lines += journal_section(report.journal)
+    if report.backtest is not None:
+        lines += backtest_section(report.backtest)
     return "\n".join(lines).rstrip() + "\n"

@@ -4,20 +4,23 @@ Benchmarks (``--only NAME``, repeatable, runs just those): ``latency``
 (tick-to-order), ``orderflow`` (risk and order manager overhead per order),
 ``fanout``, ``restart``, ``failover``, ``gateway`` (the ZeroMQ event stream,
 command round trips, hot-added strategies, a stalled subscriber), ``journal``
-(durable events/s, added latency per order). With
+(durable events/s, added latency per order), ``backtest`` (bars/s against
+backtrader, sweep throughput). With
 ``--only`` and no ``--output`` the report goes to stdout, so that a partial
 run does not overwrite ``BENCHMARKS.md``.
 
 Progress goes to stderr. The exit status is 0 whatever the figures (a
 benchmark reports; tests assert), unless ``--strict`` is given: then a missed
 target exits with status 1: the signal-scenario latency ratio, the restart
-p50, the failover p50, the gateway's event-stream ratio or its hot-add p50
+p50, the failover p50, the gateway's event-stream ratio or its hot-add p50,
+the backtest's bars/s ratio against backtrader
 (the every-bar scenario and the order-flow benchmark have no verdict).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
@@ -33,6 +36,7 @@ from bench._supervision import (
     run_failover,
     run_restart,
 )
+from bench.backtest import FULL, QUICK, BacktestBenchResult, run_backtest_bench
 from bench.fanout import FanoutResult, run_fanout
 from bench.gateway import GatewayResult, run_gateway
 from bench.journal import JournalResult, run_journal
@@ -46,7 +50,16 @@ __all__ = ["main"]
 
 _STRATEGY_COUNTS = (1, 10, 100)
 _LOG_LEVEL = "ERROR"
-BENCHMARKS = ("latency", "orderflow", "fanout", "restart", "failover", "gateway", "journal")
+BENCHMARKS = (
+    "latency",
+    "orderflow",
+    "fanout",
+    "restart",
+    "failover",
+    "gateway",
+    "journal",
+    "backtest",
+)
 """What ``--only`` accepts, in run order."""
 
 
@@ -185,6 +198,10 @@ def _parser() -> argparse.ArgumentParser:
         "--journal-block", type=int, default=50, help="orders per turn of a runtime (50)"
     )
     p.add_argument("--skip-journal", action="store_true", help="do not run the journal benchmark")
+    p.add_argument(
+        "--backtest-rounds", type=int, default=FULL.rounds, help="backtest benchmark rounds (3)"
+    )
+    p.add_argument("--skip-backtest", action="store_true", help="do not run the backtest benchmark")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the bench")
     p.add_argument(
         "--strict",
@@ -222,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failover": args.skip_supervision,
         "gateway": args.skip_gateway,
         "journal": args.skip_journal,
+        "backtest": args.skip_backtest,
     }
     run = {name for name in BENCHMARKS if name in chosen and not skipped[name]}
     configure_logging(_LOG_LEVEL)
@@ -294,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             block=args.journal_block,
             progress=_progress,
         )
+    backtest: BacktestBenchResult | None = None
+    if "backtest" in run:
+        sizes = QUICK if args.quick else dataclasses.replace(FULL, rounds=args.backtest_rounds)
+        backtest = run_backtest_bench(sizes, progress=_progress)
 
     report = Report(
         command=command.rstrip(),
@@ -307,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         orderflow=orderflow,
         gateway=gateway,
         journal=journal,
+        backtest=backtest,
     )
     text = render(report)
     output: Path | None = args.output
@@ -353,6 +376,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{journal.actor_rate(SyncMode.NORMAL):,.0f}; added per order (FULL) p50 "
             f"{added[0]:+,.0f} us, p99 {added[1]:+,.0f} us"
         )
+    if backtest is not None:
+        _progress(
+            f"backtest: tradepit / backtrader bars/s {backtest.ratio():.2f}x: "
+            f"{'PASS' if backtest.passed else 'FAIL'}"
+        )
+        missed = missed or not backtest.passed
     return 1 if args.strict and missed else 0
 
 
