@@ -6,11 +6,11 @@ classes, and nothing else:
 1. feed: receives the bar and puts it on the engine hop's queue first, then
    on the strategy hop's queue (the runtime's feed publishes to engines,
    stage 0, before strategies, stage 1);
-2. strategy: counts the bar, sets the market time, keeps the bar's close as
-   the symbol's last price and calls the strategy's ``on_bar`` through
-   :class:`_Context`, which builds the ``OrderIntent`` exactly as
-   :meth:`actors.strategy_host.StrategyHost.send_intent` does (``market_price``
-   included);
+2. strategy: books the bar in a :class:`~actors.strategy_host.StrategyBook`
+   (count, market time, last price) and calls the strategy's ``on_bar``
+   through :class:`_Context`, which builds the ``OrderIntent`` with the
+   book's ``new_intent``, as :meth:`actors.strategy_host.StrategyHost.send_intent`
+   does (``market_price`` included);
 3. risk: :func:`runtime.risk_rules.check_intent` with the strategy's
    exposure, then :func:`actors.risk.order_from_intent` and
    ``StrategyExposure.order_sent``, the calls ``RiskActor`` makes;
@@ -48,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.risk import order_from_intent
+from actors.strategy_host import StrategyBook
 from runtime.config import PaperConfig, RiskConfig
 from runtime.ids import ClientOrderIds, run_tag
 from runtime.matching import MatchingEngine
@@ -56,13 +57,11 @@ from runtime.messages import (
     Fill,
     Order,
     OrderIntent,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     RuntimeState,
     Side,
     TimeInForce,
-    next_id,
 )
 from runtime.order_states import OrderBook, OrderView
 from runtime.risk_rules import StrategyExposure, check_intent
@@ -96,14 +95,8 @@ class _Context:
     def __init__(self, strategy_id: str, out: queue.SimpleQueue[Any]) -> None:
         self.strategy_id = strategy_id
         self.order_ids = ClientOrderIds(run_tag(), strategy_id)
-        self.open: dict[str, OrderStatus] = {}
-        self.positions: dict[str, float] = {}
-        """Always empty: the floor routes no fills back."""
-        self.last_price: dict[str, float] = {}
-        """Last close seen per symbol (what ``OrderIntent.market_price`` carries)."""
-        self.orders = 0
-        self.bars = 0
-        self.market_time = 0
+        self.book = StrategyBook()
+        """The strategy actor's own books; positions stay empty (the floor routes no fills)."""
         self._out = out
 
     def submit(
@@ -119,15 +112,10 @@ class _Context:
     ) -> str:
         """Build the intent, track it as open, pass it to the risk hop."""
         client_order_id = self.order_ids.next()
-        self.open[client_order_id] = OrderStatus.RECEIVED
-        self.orders += 1
         self._out.put(
-            OrderIntent(
-                id=next_id(),
-                ts_event=self.market_time,
-                ts_init=time.time_ns(),
-                client_order_id=client_order_id,
+            self.book.new_intent(
                 strategy_id=self.strategy_id,
+                client_order_id=client_order_id,
                 symbol=symbol,
                 side=side,
                 quantity=quantity,
@@ -135,7 +123,7 @@ class _Context:
                 limit_price=limit_price,
                 stop_price=stop_price,
                 time_in_force=time_in_force,
-                market_price=self.last_price.get(symbol),
+                ts_init=time.time_ns(),
             )
         )
         return client_order_id
@@ -157,18 +145,18 @@ class _Context:
 
     def position(self, symbol: str) -> float:
         """Always flat: the floor routes no fills, so positions stay as they started."""
-        return self.positions.get(symbol, 0.0)
+        return self.book.positions.get(symbol, 0.0)
 
     def open_orders(self) -> tuple[str, ...]:
         """Client order ids submitted (the floor routes no updates, so all of them)."""
-        return tuple(self.open)
+        return tuple(self.book.open_orders)
 
     def log(self, message: str) -> None:
         """Dropped: the benchmark strategies do not log."""
 
     def now(self) -> int:
         """Market time of the latest bar."""
-        return self.market_time
+        return self.book.market_time
 
 
 class Floor:
@@ -281,9 +269,7 @@ class Floor:
 
     def _strategy_hop(self, bar: Bar) -> None:
         context = self._context
-        context.bars += 1
-        context.market_time = bar.ts_event
-        context.last_price[bar.symbol] = bar.close
+        context.book.saw_bar(bar)
         self._strategy.on_bar(bar)
 
     def _risk(self, intent: OrderIntent) -> None:
