@@ -258,7 +258,7 @@ class _Loop:
         self.orders: dict[str, _OrderState] = {}
         self.fills: list[Fill] = []
         self.closed: list[RoundTrip] = []
-        self.pending_modifies: dict[str, ModifyOrder] = {}
+        self.breaches: list[LossLimitBreached] = []
         self.halted = ""
 
     def _clock(self) -> int:
@@ -306,22 +306,23 @@ class _Loop:
         oid = modify.client_order_id
         state = self.orders.get(oid)
         exposure = self.risk.exposure(modify.strategy_id)
-        breach = None
-        if oid in self.pending_modifies:
-            breach = (RejectReason.MODIFY_REFUSED, "a modify of this order is still pending")
-        else:
-            mode, why = (RuntimeState.HALTED, self.halted) if self.halted else (_RUNNING, "")
-            breach = check_modify(
-                modify,
-                self.limits[modify.strategy_id],
-                exposure,
-                mode=mode,
-                mode_reason=why,
-                now=modify.ts_event / _NS_PER_S,
-            )
+        # The matcher answers at once, so a modification is never pending here.
+        mode, why = (RuntimeState.HALTED, self.halted) if self.halted else (_RUNNING, "")
+        breach = check_modify(
+            modify,
+            self.limits[modify.strategy_id],
+            exposure,
+            mode=mode,
+            mode_reason=why,
+            now=modify.ts_event / _NS_PER_S,
+        )
         if breach is not None:
-            if state is not None and state.intent.strategy_id == modify.strategy_id:
-                self._refuse_modify(state, *breach)
+            # As the order manager: reason MODIFY_REFUSED with the rule in the text,
+            # to the owner only, and nothing for an order that already ended.
+            owner = state is not None and state.intent.strategy_id == modify.strategy_id
+            if state is not None and owner and not state.status.is_terminal:
+                reason, text = breach
+                self._refuse_modify(state, f"{reason.value}: {text}")
             return
         exposure.modify_sent(modify)
         updates = self.matcher.modify(
@@ -341,7 +342,7 @@ class _Loop:
         for update in updates:
             self.on_update(update)
 
-    def _refuse_modify(self, state: _OrderState, reason: RejectReason, message: str) -> None:
+    def _refuse_modify(self, state: _OrderState, message: str) -> None:
         intent = state.intent
         update = OrderUpdate(
             id=next_id(),
@@ -355,7 +356,7 @@ class _Loop:
             quantity=state.quantity,
             filled_quantity=state.filled,
             avg_fill_price=state.avg,
-            reason=reason,
+            reason=RejectReason.MODIFY_REFUSED,
             message=message,
             engine="",
         )
@@ -365,7 +366,8 @@ class _Loop:
 
     def on_update(self, update: OrderUpdate) -> None:
         state = self.orders.get(update.client_order_id)
-        if state is not None and update.reason is not RejectReason.MODIFY_REFUSED:
+        ended = state is not None and state.status.is_terminal
+        if state is not None and update.reason is not RejectReason.MODIFY_REFUSED and not ended:
             state.status = update.status
             state.filled = update.filled_quantity
             state.avg = update.avg_fill_price
@@ -402,7 +404,9 @@ class _Loop:
                 text = exposure.pause_losing_streak(limit)
                 logger.warning("backtest: strategy {} paused: {}", closed.strategy_id, text)
         if self.guard.active:
-            self.kill_switch(self.guard.on_fill(position))
+            # acted on once the engine's whole batch is booked (engine_events):
+            # live, the fill's own updates are sent before risk's cancels
+            self.breaches.extend(self.guard.on_fill(position))
         context = self.contexts.get(fill.strategy_id)
         if context is not None:
             self.queue.append((context, fill))
@@ -440,12 +444,17 @@ class _Loop:
                 _call(context, strategy.on_order, message)
 
     def engine_events(self, events: list[Fill | OrderUpdate]) -> None:
+        """Book what the matcher reported on one event, then act on a breached
+        loss limit, then deliver it all to the strategies."""
         for event in events:
             if type(event) is Fill:
                 self.on_fill(event)
             else:
                 assert isinstance(event, OrderUpdate)
                 self.on_update(event)
+        if self.breaches:
+            breaches, self.breaches = tuple(self.breaches), []
+            self.kill_switch(breaches)
         self.drain()
 
 

@@ -109,7 +109,7 @@ def load_series(
             interval_s = infer_interval_s(ts)
         except ValueError as exc:
             raise DataError(
-                f"{path}: cannot infer the bar interval: {exc}; set interval_s"
+                f"{path}: cannot infer the bar interval: {exc}; set its interval_s in [[feed.csv]]"
             ) from None
     return BarSeries(
         symbol=symbol,

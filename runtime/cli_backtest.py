@@ -221,6 +221,12 @@ def run_backtest_command(args: argparse.Namespace) -> int | None:
     except DataError as exc:
         print(f"tradepit: data: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.report is not None and args.report.exists() and not args.report.is_dir():
+        print(
+            f"tradepit: --report {args.report}: expected a folder (new or existing), got a file",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     events = sum(len(s) for s in data)
     began = time.perf_counter()
     try:
@@ -245,8 +251,9 @@ def run_backtest_command(args: argparse.Namespace) -> int | None:
     if args.report is not None:
         try:
             write_report(result, args.report)
-        except OSError as exc:
-            print(f"tradepit: --report {args.report}: {exc.strerror or exc}", file=sys.stderr)
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            print(f"tradepit: --report {args.report}: {why}", file=sys.stderr)
             return EXIT_USAGE
         print(f"report: {args.report / 'report.html'}")
     return EXIT_OK

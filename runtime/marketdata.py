@@ -295,7 +295,7 @@ def load_csv(
             interval_s = infer_interval_s([r[0] for r in rows])
         except ValueError as exc:
             raise DataError(
-                f"{path}: cannot infer the bar interval: {exc}; set interval_s"
+                f"{path}: cannot infer the bar interval: {exc}; set its interval_s in [[feed.csv]]"
             ) from None
     return [
         Bar(

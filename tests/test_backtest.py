@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
 import pytest
+from backtest_strategies import Scripted
 from test_live_parity import SETTINGS as PARITY_SETTINGS
 
 from runtime.backtest import BacktestError, StrategyFailedError, run_backtest
@@ -190,6 +192,62 @@ def test_the_kill_switch_halts_cancels_and_refuses(tmp_path: Path) -> None:
     working, refused = result.orders[1], result.orders[2]
     assert (working.status, working.reason) == (OrderStatus.CANCELLED, RejectReason.HALTED)
     assert (refused.status, refused.reason) == (OrderStatus.REJECTED, RejectReason.HALTED)
+
+
+def test_a_kill_switch_on_a_partial_fill_cancels_after_the_fills_own_update(
+    tmp_path: Path,
+) -> None:
+    s = settings(
+        tmp_path,
+        scripted("k", "AAA", "0 BUY 100", "1 SELL 100"),
+        risk="daily_loss_limit = 300.0",
+        share=0.01,
+    )
+    # the sell meets a gap down with 4,000 traded: 40 shares fill at 90, a loss
+    # of 400 on the day that fires the kill switch on the fill itself
+    data = series("AAA", [(100.0, 101.0, 99.0, 100.0)] * 2 + [(90.0, 91.0, 89.0, 90.0)] * 2)
+    data = dataclasses.replace(data, volume=[1e6, 1e6, 4000.0, 1e6])
+    result = run_backtest(s, [data])
+    assert "kill switch" in result.halted
+    sell = result.orders[1]
+    assert (sell.status, sell.reason, sell.filled_quantity) == (
+        OrderStatus.CANCELLED,
+        RejectReason.HALTED,
+        40.0,
+    )
+    told = [(hook, what) for hook, oid, what, _r, _q in Scripted.seen["k"] if oid.endswith("-2")]
+    # the fill and its PARTIALLY_FILLED first, then the kill switch's cancel
+    assert told == [
+        ("order", "ACCEPTED"),
+        ("fill", "SELL"),
+        ("order", "PARTIALLY_FILLED"),
+        ("order", "CANCELLED"),
+    ]
+
+
+def test_a_refused_modify_is_answered_as_the_order_manager_does(tmp_path: Path) -> None:
+    s = settings(
+        tmp_path,
+        scripted(
+            "m",
+            "AAA",
+            "0 BUY 10 limit=90.0",
+            "1 MODIFY 0 quantity=500",  # over max_position: refused
+            "2 MODIFY 0 limit=91.0",  # applied
+            "3 CANCEL 0",
+            "4 MODIFY 0 quantity=5",  # the order ended: no answer at all
+        ),
+        risk="max_position = 100",
+    )
+    result = run_backtest(s, [series("AAA", ROWS)])
+    told = [(status, reason, q) for hook, _oid, status, reason, q in Scripted.seen["m"]]
+    assert told[0] == ("ACCEPTED", "", 10.0)
+    status, reason, quantity = told[1]
+    assert (status, quantity) == ("ACCEPTED", 10.0)
+    assert reason.startswith("MODIFY_REFUSED: MAX_POSITION: ")
+    assert told[2:] == [("ACCEPTED", "", 10.0), ("CANCELLED", "", 10.0)]
+    (order,) = result.orders
+    assert (order.status, order.limit_price, order.reason) == (OrderStatus.CANCELLED, 91.0, None)
 
 
 def test_a_losing_streak_pauses_the_strategy(tmp_path: Path) -> None:

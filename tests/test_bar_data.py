@@ -334,7 +334,7 @@ def test_interval_is_used_as_given_inferred_or_zero_for_ticks(tmp_path: Path) ->
 
 def test_one_bar_needs_an_interval(tmp_path: Path, reader: str) -> None:
     path = write(tmp_path, intraday("2006-01-02,09:01:00,1,2,0.5,1.5,10,0"))
-    with pytest.raises(DataError, match=r"cannot infer the bar interval.*set interval_s"):
+    with pytest.raises(DataError, match=r"cannot infer the bar interval.*set its interval_s"):
         bar_data.load_series(path, symbol="X")
     assert bar_data.load_series(path, symbol="X", interval_s=60).ts == [utc_ns(2006, 1, 2, 9, 1)]
 

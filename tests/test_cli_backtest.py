@@ -164,6 +164,16 @@ def test_bad_arguments_exit_2_with_a_message(
     assert expected in done.stderr
 
 
+def test_a_report_path_that_is_a_file_exits_2_before_running(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder", encoding="utf-8")
+    done = _tradepit("backtest", _settings(tmp_path), "--data", ORCL, "--report", taken)
+    assert done.returncode == 2
+    assert "--report" in done.stderr and "expected a folder" in done.stderr
+    assert done.stdout == ""  # refused before the run
+    assert taken.read_text(encoding="utf-8") == "not a folder"
+
+
 def test_a_bad_settings_file_exits_2_naming_the_key(tmp_path: Path) -> None:
     path = _settings(tmp_path, params="fast = 40\nslow = 30")
     done = _tradepit("backtest", path, "--data", ORCL)

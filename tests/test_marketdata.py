@@ -237,7 +237,7 @@ def test_explicit_interval_overrides_inference(tmp_path: Path) -> None:
 
 def test_interval_cannot_be_inferred_from_one_bar(tmp_path: Path) -> None:
     path = write(tmp_path, intraday("2006-01-02,09:01:00,1,1,1,1,0,0"))
-    with pytest.raises(DataError, match=r"cannot infer the bar interval.*set interval_s"):
+    with pytest.raises(DataError, match=r"cannot infer the bar interval.*set its interval_s"):
         load_csv(path, symbol="X")
 
 
