@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any, Final
 
 from runtime.backtest_types import Metrics
@@ -185,6 +188,22 @@ def add_optimize_command(
     )
 
 
+MAX_GRID = 100_000
+"""Largest grid run whole; a larger one must be sampled (``--random N``)."""
+
+
+class _TerminatedError(Exception):
+    """SIGTERM or SIGHUP reached the sweep: stop the trials, as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise _TerminatedError(signum)
+
+
 def _error(text: str) -> None:
     print(f"tradepit: {text}", file=sys.stderr, flush=True)
 
@@ -194,8 +213,18 @@ def run_optimize(args: argparse.Namespace) -> int | None:
     None for any other subcommand."""
     if getattr(args, "command", None) != "optimize":
         return None
+    # A plain kill (SIGTERM), a closed terminal (SIGHUP): the trial pool's cleanup
+    # must run as on Ctrl-C, or the trials would go on as orphans.
+    previous = (
+        {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        if threading.current_thread() is threading.main_thread()
+        else {}
+    )
     try:
         return _optimize(args, sys.stdout)
+    except _TerminatedError as exc:
+        _error(f"optimize: {exc}; the trials still running were stopped")
+        return 128 + exc.signum
     except (OptimizeError, RayMissingError, SettingsError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -205,6 +234,9 @@ def run_optimize(args: argparse.Namespace) -> int | None:
     except KeyboardInterrupt:
         _error("optimize: interrupted; the trials still running were stopped")
         return EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +281,11 @@ def _sweep(
     settings = load_settings(args.settings)
     strategy_id = choose_strategy(settings, args.strategy)
     seed = 0 if args.seed is None else args.seed
+    if args.random is None and specs_grid.size > MAX_GRID:
+        raise OptimizeError(
+            f"--param: the grid has {specs_grid.size:,} combinations, more than "
+            f"{MAX_GRID:,}; narrow the ranges or sample it with --random N"
+        )
     indices = (
         sample_indices(specs_grid.size, args.random, seed)
         if args.random is not None

@@ -214,7 +214,7 @@ def _parse_rows(path: Path, kind: DataKind) -> list[_Row]:
     time_width = 2 if "time" in columns else 1
     strict = kind is DataKind.BARS
     out: list[_Row] = []
-    prev_ts = -1
+    prev_ts: int | None = None  # dates before 1970 are negative
     prev_row = first
     for line, row in rows[1:]:
         if len(row) != width:
@@ -230,7 +230,7 @@ def _parse_rows(path: Path, kind: DataKind) -> list[_Row]:
             raise error
         if not (lo <= o <= h and lo <= c <= h and v >= 0):
             _check_bar(path, line, (o, h, lo, c, v))
-        if ts < prev_ts or (strict and ts == prev_ts):
+        if prev_ts is not None and (ts < prev_ts or (strict and ts == prev_ts)):
             now, before = ",".join(row[:time_width]), ",".join(prev_row[:time_width])
             order = "after" if strict else "at or after"
             raise _fail(path, line, f"timestamp {now} is not {order} the previous {before}")

@@ -149,14 +149,20 @@ def _range(text: str, parts: list[str]) -> tuple[ParamValue, ...]:
         raise bad(f"step must be > 0, got {parts[2]}")
     if stop < start:
         raise bad(f"stop ({parts[1]}) is below start ({parts[0]})")
-    count = int((stop - start) / step) + 1
+    try:
+        count = int((stop - start) / step) + 1
+    except ArithmeticError:  # decimal overflow: absurd exponents
+        raise bad("the range is too large to expand") from None
     if count > MAX_VALUES_PER_PARAM:
         raise bad(f"expands to {count:,} values; at most {MAX_VALUES_PER_PARAM:,} per param")
     # Decimal arithmetic is exact, so there is no drift and stop is included
     # exactly when it lands on the grid.
     if all(_is_int(p) for p in parts):
         return tuple(int(start + i * step) for i in range(count))
-    return tuple(float(start + i * step) for i in range(count))
+    values = tuple(float(start + i * step) for i in range(count))
+    if not all(math.isfinite(v) for v in values):
+        raise bad("values must be finite numbers")
+    return values
 
 
 def parse_param(text: str) -> ParamSpec:

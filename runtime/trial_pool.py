@@ -16,10 +16,12 @@ Ctrl-C (or any exception in the parent) terminates the children still running.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -35,6 +37,9 @@ __all__ = ["Outcome", "default_jobs", "run_isolated", "run_trials_local", "start
 R = TypeVar("R")
 
 _JOIN_TIMEOUT_S = 5.0
+_EXIT_GRACE_S = 1.0
+"""How long a trial process may take to exit once it sent its result."""
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,21 @@ def start_method() -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _child(task: Callable[[int], object], index: int, conn: Connection) -> None:
+def _die_with(parent: int) -> None:
+    """End this trial process when the sweep that started it dies (Linux: the
+    kernel sends SIGKILL; elsewhere only the check below)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _child(task: Callable[[int], object], index: int, conn: Connection, parent: int) -> None:
+    _die_with(parent)
     try:
         value = task(index)
         message: tuple[bool, object] = (True, value)
@@ -112,7 +131,10 @@ def run_isolated(
     def start(index: int) -> None:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(  # type: ignore[attr-defined]
-            target=_child, args=(task, index, writer), name=f"tradepit-trial-{index}", daemon=True
+            target=_child,
+            args=(task, index, writer, os.getpid()),
+            name=f"tradepit-trial-{index}",
+            daemon=True,
         )
         process.start()
         writer.close()  # the child holds the only writer: EOF when it dies
@@ -128,7 +150,12 @@ def run_isolated(
             outcome = Outcome(index, None, _death(process))
         else:
             outcome = Outcome(index, payload, "") if ok else Outcome(index, None, str(payload))
-            process.join(_JOIN_TIMEOUT_S)
+            # The result is in: a process that does not exit (a thread a strategy
+            # left running) is killed rather than waited for.
+            process.join(_EXIT_GRACE_S)
+            if process.is_alive():
+                process.kill()
+                process.join(_JOIN_TIMEOUT_S)
         reader.close()
         outcomes[index] = outcome
         if progress is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -95,3 +96,23 @@ class FailsOnBar(Strategy):
         self._seen += 1
         if self._seen == self.params.at:
             raise RuntimeError("indicator blew up")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangParams:
+    at: int = 2
+    """Block forever on this bar."""
+
+
+class HangsOnBar(Strategy):
+    """Blocks forever in on_bar at a given bar (a stuck trial, until it is killed)."""
+
+    Params = HangParams
+
+    def on_start(self) -> None:
+        self._seen = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self._seen += 1
+        if self._seen == self.params.at:
+            threading.Event().wait()

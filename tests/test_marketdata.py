@@ -523,3 +523,17 @@ def test_market_data_checks_csv_files_before_returning(tmp_path: Path) -> None:
 def test_market_data_without_csv_entries_is_a_data_error() -> None:
     with pytest.raises(DataError, match=r"\[\[feed\.csv\]\]"):
         market_data(FeedConfig(source=FeedSource.CSV))
+
+
+def test_dates_before_1970_load_as_negative_timestamps(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "1969-12-30,10,11,9,10,10,100\n"
+        "1969-12-31,10,11,9,10,10,100\n"
+        "1970-01-01,10,11,9,10,10,100\n",
+        encoding="utf-8",
+    )
+    bars = load_csv(path, symbol="OLD")
+    day = 86_400 * 10**9
+    assert [b.ts_event for b in bars] == [-2 * day, -day, 0]

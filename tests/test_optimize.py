@@ -177,6 +177,9 @@ def test_lists_and_single_values_keep_their_types() -> None:
         ("fast=1,,2", "empty value"),
         ("fast=1,1", "listed twice"),
         ("fast=0:10000000:1", "at most"),
+        ("fast=0:1:1e-999999999", "too large to expand"),
+        ("fast=1e999999:1e999999999:1e-999999", "too large to expand"),
+        ("x=1e400:1e400:1", "values must be finite"),
     ],
 )
 def test_a_bad_spec_names_the_param_and_the_text(text: str, problem: str) -> None:
@@ -500,6 +503,11 @@ def test_the_command_walks_forward(
         (["--param", "fast=5", "--train", "10"], "--train and --test go together"),
         (["--param", "fast=5", "--seed", "3"], "--seed: only meaningful with --random"),
         (["--param", "fast=5", "--strategy", "zzz"], "--strategy zzz: no such strategy"),
+        (
+            ["--param", "fast=1:400:1", "--param", "slow=1:400:1"],
+            "the grid has 160,000 combinations, more than 100,000; narrow the ranges "
+            "or sample it with --random N",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message(

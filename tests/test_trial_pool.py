@@ -4,9 +4,15 @@ of a process."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +168,84 @@ def test_a_failing_backtest_is_a_failed_trial(tmp_path: Path) -> None:
     assert results[0].status == "failed"
     assert "XYZ" in results[0].error
     assert results[0].params == {"fast": 3}
+
+
+def test_a_process_that_lingers_after_its_result_is_killed_not_waited_for() -> None:
+    never = threading.Event()
+
+    def task(index: int) -> int:
+        # a non-daemon thread a strategy left running: the process cannot exit
+        threading.Thread(target=never.wait, daemon=False).start()
+        return index
+
+    outcomes = run_isolated(task, 3, jobs=2)
+    assert [(o.index, o.value, o.error) for o in outcomes] == [(i, i, "") for i in range(3)]
+    assert multiprocessing.active_children() == []  # every one of them killed and reaped
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)  # polling a condition, bounded by the deadline
+
+
+def _gone(pids: set[int]) -> bool:
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z":
+            return False
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_a_killed_sweep_takes_its_trials_with_it(tmp_path: Path, sig: signal.Signals) -> None:
+    settings = tmp_path / "hang.toml"
+    settings.write_text(HANGS, encoding="utf-8")
+    data = tmp_path / "bars.csv"
+    data.write_text(
+        "Date,Open,High,Low,Close,Volume,OpenInterest\n"
+        + "".join(f"2020-01-{d:02d},10,11,9,10,100,0\n" for d in range(1, 11)),
+        encoding="utf-8",
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'tests'}"}
+    command = [sys.executable, "-m", "runtime.cli", "optimize", str(settings)]
+    command += ["--data", str(data), "--param", "at=2,3,4", "-j", "2"]
+    log = tmp_path / "stderr.txt"
+    # a file, not a pipe: orphans holding a pipe would keep a reader waiting
+    with log.open("w") as err, subprocess.Popen(command, env=env, stdout=err, stderr=err) as sweep:
+        _wait_until(lambda: len(_children(sweep.pid)) == 2, "two trials running")
+        trials = _children(sweep.pid)
+        sweep.send_signal(sig)
+        code = sweep.wait(timeout=WAIT_S)
+    errors = log.read_text()
+    try:
+        _wait_until(lambda: _gone(trials), "the trials to end")
+    finally:
+        for pid in trials:  # never leave a stuck trial behind, even when failing
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert code == (-sig if sig == signal.SIGKILL else 128 + sig)
+    if sig != signal.SIGKILL:
+        assert f"optimize: {sig.name}; the trials still running were stopped" in errors
+
+
+HANGS = """
+[feed]
+source = "synthetic"
+[feed.synthetic]
+symbols = ["XYZ"]
+[gateway]
+enabled = false
+[[strategies]]
+id = "hang"
+class = "backtest_strategies:HangsOnBar"
+symbols = ["XYZ"]
+"""
