@@ -39,6 +39,7 @@ from runtime.errors import CodecError
 from runtime.gateway_protocol import COMMANDS
 from runtime.keys import KeyFileError, create_keys
 from runtime.messages import OrderType, Side, TimeInForce
+from runtime.text_table import text_table
 
 __all__ = [
     "DEFAULT_COMMANDS",
@@ -509,16 +510,8 @@ def _table(rows: list[dict[str, Any]], preferred: Sequence[str]) -> str:
         )
         for c in columns
     ]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        out = [
-            v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(values)
-        ]
-        return "  ".join(out).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(columns), rule, *(line(r) for r in cells)])
+    left = {i for i, is_number in enumerate(numeric) if not is_number}
+    return text_table(columns, cells, left=left)
 
 
 def _lines(value: dict[str, Any], prefix: str = "") -> list[str]:

@@ -33,6 +33,7 @@ import orjson
 
 from runtime.backtest_types import BacktestResult, Metrics, OrderRecord
 from runtime.png_chart import equity_chart_png
+from runtime.text_table import text_table
 
 __all__ = ["HTML_TRADES_LIMIT", "format_metrics_table", "iso_utc", "write_report"]
 
@@ -125,14 +126,7 @@ def format_metrics_table(result: BacktestResult) -> str:
         (name, *(cell(metrics) for _, cell in _METRIC_COLUMNS))
         for name, metrics in _metrics_rows(result)
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = [c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells)]
-        return "  ".join(out).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])])
+    return text_table(headers, rows, left=(0,), total=True)
 
 
 # --- the files -------------------------------------------------------------------

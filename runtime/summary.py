@@ -17,6 +17,7 @@ from actors.portfolio import PortfolioSnapshot
 from actors.risk import RiskStats
 from actors.supervisor import ChildStatus
 from runtime.names import strategy_actor
+from runtime.text_table import text_table
 
 __all__ = ["RunSummary", "StrategySummary", "format_summary", "summarize"]
 
@@ -146,17 +147,7 @@ def format_summary(summary: RunSummary) -> str:
             f"{sum(s.fees for s in summary.strategies):,.2f}",
         )
     )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_HEADERS)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        out = [
-            cell.ljust(widths[i]) if i in (0, 4) else cell.rjust(widths[i])
-            for i, cell in enumerate(cells)
-        ]
-        return "  ".join(out).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    body = [line(_HEADERS), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
+    body = [text_table(_HEADERS, rows, left=(0, 4), total=True)]
     footer = f"bars {summary.bars:,}  ticks {summary.ticks:,}"
     if summary.portfolio is not None:
         footer += f"  cash {summary.portfolio.cash:,.2f}  equity {summary.portfolio.equity:,.2f}"
