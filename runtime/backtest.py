@@ -264,6 +264,10 @@ class _Loop:
     def _clock(self) -> int:
         return self.clock_ns
 
+    def trading(self) -> tuple[RuntimeState, str]:
+        """The state risk judges orders in, and why: HALTED once the kill switch fired."""
+        return (RuntimeState.HALTED, self.halted) if self.halted else (_RUNNING, "")
+
     # --- what strategies ask -------------------------------------------------
 
     def on_intent(self, intent: OrderIntent) -> None:
@@ -276,7 +280,7 @@ class _Loop:
             stop_price=intent.stop_price,
         )
         self.orders[intent.client_order_id] = state
-        mode, why = (RuntimeState.HALTED, self.halted) if self.halted else (_RUNNING, "")
+        mode, why = self.trading()
         breach = check_intent(
             intent,
             self.limits[intent.strategy_id],
@@ -307,7 +311,7 @@ class _Loop:
         state = self.orders.get(oid)
         exposure = self.risk.exposure(modify.strategy_id)
         # The matcher answers at once, so a modification is never pending here.
-        mode, why = (RuntimeState.HALTED, self.halted) if self.halted else (_RUNNING, "")
+        mode, why = self.trading()
         breach = check_modify(
             modify,
             self.limits[modify.strategy_id],
